@@ -1,0 +1,57 @@
+//! What the replicated log carries: the payload of each raft entry this crate proposes.
+//!
+//! Entries are decoded when they are applied. A committed entry that fails to decode is the
+//! same bytes on every node, so every node skips it the same way: determinism survives even a
+//! buggy or hostile proposer.
+
+use crate::msg::{decode_archive, ControlEntry, MemberInfo};
+use rkyv::rancor;
+use trireme_types::{NodeId, Seqno, ViewId};
+
+/// A normal raft entry's payload.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) enum Command {
+    /// A writeset (opaque bytes) from `origin`, numbered `(epoch, seq)` by its origin.
+    Writeset { origin: NodeId, epoch: u64, seq: u64, payload: Vec<u8> },
+    /// An ordered control message from `origin`, numbered like writesets.
+    Control { origin: NodeId, epoch: u64, seq: u64, control: ControlEntry },
+    /// Install a new primary view listing the current raft voters. Applied only if the last
+    /// view is still `after` (so two leaders' identical requests deliver one view).
+    View { after: ViewId },
+    /// Every node may purge certification state below `seqno` from here on.
+    CommitCut { seqno: Seqno },
+}
+
+/// The `context` of a raft configuration change that adds a voter.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct MemberAdd {
+    pub info: MemberInfo,
+    pub epoch: u64,
+}
+
+/// Entries are bounded by the message limit anyway; this only stops absurd allocations.
+const MAX_COMMAND_BYTES: usize = crate::msg::MAX_MSG_BYTES;
+
+impl Command {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        rkyv::to_bytes::<rancor::Error>(self)
+            .expect("serialising a command into memory cannot fail")
+            .to_vec()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Command> {
+        decode_archive::<Command>(bytes, MAX_COMMAND_BYTES).ok()
+    }
+}
+
+impl MemberAdd {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        rkyv::to_bytes::<rancor::Error>(self)
+            .expect("serialising a member into memory cannot fail")
+            .to_vec()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<MemberAdd> {
+        decode_archive::<MemberAdd>(bytes, MAX_COMMAND_BYTES).ok()
+    }
+}

@@ -1,0 +1,256 @@
+//! Draining raft's readiness: the log append, snapshot installation, and turning committed
+//! entries into events in total order.
+
+use super::{Group, Phase, ViewState};
+use crate::command::{Command, MemberAdd};
+use crate::event::{Event, GroupView, ProposalFailReason};
+use crate::state::Applied;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Snapshot};
+use raft::ReadState;
+use trireme_types::Seqno;
+
+impl Group {
+    /// Processes raft's `Ready`s until none is left (raft-rs's documented order).
+    pub(super) fn drive(&mut self) {
+        // Bounded: each round consumes raft work; raft produces more only from our inputs.
+        for _ in 0..1024 {
+            self.fix_election_timeout();
+            if !self.raw.has_ready() || self.phase == Phase::Left {
+                return;
+            }
+            let mut rd = self.raw.ready();
+            let msgs = rd.take_messages();
+            self.queue_raft_messages(msgs);
+            if !rd.snapshot().is_empty() {
+                let snap = rd.snapshot().clone();
+                self.install_snapshot(&snap);
+            }
+            let committed = rd.take_committed_entries();
+            self.apply_entries(committed);
+            if !rd.entries().is_empty() {
+                self.raw.mut_store().append(rd.entries());
+            }
+            if let Some(hs) = rd.hs() {
+                self.raw.mut_store().set_hard_state(hs.clone());
+            }
+            for rs in rd.take_read_states() {
+                self.on_read_state(rs);
+            }
+            let persisted = rd.take_persisted_messages();
+            self.queue_raft_messages(persisted);
+            let mut light = self.raw.advance(rd);
+            let msgs = light.take_messages();
+            self.queue_raft_messages(msgs);
+            let committed = light.take_committed_entries();
+            self.apply_entries(committed);
+            self.raw.advance_apply();
+        }
+        log::error!("raft kept producing work for 1024 rounds; continuing at the next input");
+    }
+
+    fn install_snapshot(&mut self, snap: &Snapshot) {
+        let index = snap.get_metadata().index;
+        let state = match self.snapshot_cache.take() {
+            Some((i, s)) if i == index => s,
+            _ => match crate::state::SmState::decode(snap.get_data()) {
+                Ok(s) => s,
+                Err(e) => {
+                    // Validated in `on_raft`; reaching here means a bug. Keep going without
+                    // the state rather than take the process down.
+                    log::error!("snapshot at index {index} no longer decodes: {e}");
+                    return;
+                }
+            },
+        };
+        let old_last = self.raw.store().sm.last_seqno;
+        let new_last = state.last_seqno;
+        assert!(
+            self.phase == Phase::Joining || state.history != self.raw.store().sm.history || new_last >= old_last,
+            "a snapshot never moves the delivered seqno back"
+        );
+        self.raw.mut_store().apply_snapshot(snap, state);
+        let sm = &self.raw.store().sm;
+        for m in &sm.members {
+            self.peers.insert(m.short, m.info.id);
+        }
+        self.generation = Some(sm.generation);
+        let me = self.cfg.node;
+        let view = sm.view.as_ref().map(|v| GroupView::primary_from(v, sm.history, me));
+        let in_view = view.as_ref().is_some_and(|v| v.my_index.is_some());
+        // Our own proposals inside the skipped range were ordered or not: state transfer
+        // decides. Later ones stay queued.
+        if let Some(rec) = sm.member(me) {
+            let (epoch, last_seq) = (rec.epoch, rec.last_seq);
+            let mut out = Vec::new();
+            self.props.drop_delivered_upto(epoch, last_seq, &mut out);
+            self.out_events.extend(out);
+        }
+        self.phase = Phase::Member;
+        self.view_state = if in_view { ViewState::Primary } else { ViewState::Outside };
+        self.unleased_ticks = 0;
+        self.last_view = view.clone();
+        self.out_events.push(Event::Joined { view, start_seqno: new_last });
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>) {
+        for e in entries {
+            if self.phase == Phase::Left {
+                return;
+            }
+            let index = e.index;
+            match e.get_entry_type() {
+                EntryType::EntryNormal => {
+                    let command = if e.get_data().is_empty() { None } else { Command::decode(e.get_data()) };
+                    let applied = self.raw.mut_store().sm.apply(index, command);
+                    self.on_applied(applied);
+                }
+                EntryType::EntryConfChange => {
+                    self.raw.mut_store().sm.advance_index(index);
+                    match ConfChange::parse_from_bytes(e.get_data()) {
+                        Ok(cc) => self.apply_conf_change(cc),
+                        Err(err) => log::error!("undecodable configuration change at {index}: {err}"),
+                    }
+                }
+                EntryType::EntryConfChangeV2 => {
+                    // Never proposed by us (no joint consensus); applied for raft's sake.
+                    self.raw.mut_store().sm.advance_index(index);
+                    if let Ok(cc) = ConfChangeV2::parse_from_bytes(e.get_data()) {
+                        if let Err(err) = self.raw.apply_conf_change(&cc) {
+                            log::error!("configuration change v2 at {index} refused: {err}");
+                        }
+                    }
+                }
+            }
+            self.release_read_points();
+        }
+    }
+
+    /// Mirrors a raft configuration change in the state machine. Changes whose member data
+    /// does not check out are skipped by raft and state machine alike (deterministically).
+    fn apply_conf_change(&mut self, cc: ConfChange) {
+        let short = cc.node_id;
+        let kind = cc.get_change_type();
+        let add = match kind {
+            ConfChangeType::AddLearnerNode => match MemberAdd::decode(cc.get_context()) {
+                Some(a) if a.info.id.short_id() == short => Some(a),
+                _ => {
+                    log::error!("skipping a learner addition without valid member data");
+                    return;
+                }
+            },
+            ConfChangeType::AddNode => {
+                if self.raw.store().sm.member_by_short(short).is_none() {
+                    log::error!("skipping promotion of unknown raft id {short}");
+                    return;
+                }
+                None
+            }
+            ConfChangeType::RemoveNode => None,
+        };
+        if let Err(err) = self.raw.apply_conf_change(&cc) {
+            log::error!("configuration change {kind:?} of {short} refused by raft: {err}");
+            return;
+        }
+        let sm = &mut self.raw.mut_store().sm;
+        match kind {
+            ConfChangeType::AddLearnerNode => {
+                let add = add.expect("checked above");
+                self.peers.insert(short, add.info.id);
+                let joiner = add.info.id;
+                sm.add_learner(short, add);
+                self.join_queue.remove(&joiner);
+            }
+            ConfChangeType::AddNode => sm.promote(short),
+            ConfChangeType::RemoveNode => {
+                let removed = sm.remove_member(short);
+                if let Some(rec) = removed {
+                    self.leave_queue.remove(&rec.info.id);
+                    self.committed_reports.remove(&rec.info.id);
+                    if short == self.me {
+                        self.on_removed();
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_removed(&mut self) {
+        if self.leaving.is_some() {
+            self.finish_left();
+            return;
+        }
+        log::warn!("this node was removed from the configuration; asking to be readmitted");
+        self.enter_non_primary(ProposalFailReason::Removed);
+        self.view_state = ViewState::Outside;
+    }
+
+    fn on_applied(&mut self, applied: Applied) {
+        let me = self.cfg.node;
+        match applied {
+            Applied::Nothing => {}
+            Applied::Ordered { seqno, origin, epoch, seq, payload } => {
+                let local = if origin == me { self.props.delivered(epoch, seq, self.now) } else { None };
+                self.out_events.push(Event::Ordered { seqno, origin, local, payload });
+            }
+            Applied::Control { origin, epoch, seq, after, event } => {
+                let local = if origin == me { self.props.delivered(epoch, seq, self.now) } else { None };
+                self.out_events.push(Event::Control { origin, local, after, event });
+            }
+            Applied::Rejected { origin, why, .. } => {
+                if origin == me && why == crate::state::Admission::Gap {
+                    self.props.resend_all = true;
+                }
+            }
+            Applied::View(record) => {
+                let sm = &self.raw.store().sm;
+                let view = GroupView::primary_from(&record, sm.history, me);
+                if let Some(last) = &self.last_view {
+                    if last.primary {
+                        assert!(view.view_id > last.view_id, "view ids increase at installation");
+                    }
+                }
+                if view.my_index.is_some() {
+                    self.view_state = ViewState::Primary;
+                    self.unleased_ticks = 0;
+                } else if self.view_state == ViewState::Primary {
+                    self.view_state = ViewState::Outside;
+                }
+                self.last_view = Some(view.clone());
+                self.out_events.push(Event::View(view));
+            }
+            Applied::CommitCut(seqno) => self.out_events.push(Event::CommitCut(seqno)),
+        }
+    }
+
+    fn on_read_state(&mut self, rs: ReadState) {
+        if rs.request_ctx.len() < 8 {
+            return;
+        }
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&rs.request_ctx[..8]);
+        let ctx = u64::from_le_bytes(b);
+        if self.reads.remove(&ctx).is_none() {
+            return;
+        }
+        self.read_points.push((rs.index, ctx));
+        self.release_read_points();
+    }
+
+    fn release_read_points(&mut self) {
+        if self.read_points.is_empty() {
+            return;
+        }
+        let sm = &self.raw.store().sm;
+        let (applied, seqno): (u64, Seqno) = (sm.applied_index, sm.last_seqno);
+        let mut i = 0;
+        while i < self.read_points.len() {
+            if self.read_points[i].0 <= applied {
+                let (_, ctx) = self.read_points.remove(i);
+                self.out_events.push(Event::ReadIndexReady { ctx, seqno });
+            } else {
+                i += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The origin side of exactly-once ordering.
+//!
+//! Each proposal gets `(epoch, seq)`: `seq` counts up within an epoch; the epoch changes when
+//! this node gives up on everything unconfirmed (it left the primary component, or was
+//! removed), so abandoned proposals can never be delivered after newer ones
+//! (`state::Admission`). Unconfirmed proposals stay queued in order and are resent, all of
+//! them and in order, whenever the leader changes, when one of ours is skipped as a gap, and
+//! when nothing of ours was delivered for a while. Duplicates are harmless: delivery skips
+//! them deterministically.
+
+use crate::event::{Event, ProposalFailReason, ProposalId};
+use crate::msg::ProposalBody;
+use std::collections::VecDeque;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub id: ProposalId,
+    pub epoch: u64,
+    pub seq: u64,
+    pub body: ProposalBody,
+}
+
+#[derive(Debug)]
+pub(crate) struct Proposals {
+    next_id: u64,
+    pub epoch: u64,
+    next_seq: u64,
+    pub pending: VecDeque<Pending>,
+    /// The leader (raft id, term) the first `sent` pending proposals were sent to.
+    pub sent_to: Option<(u64, u64)>,
+    pub sent: usize,
+    /// Last tick one of ours was delivered or everything was resent.
+    pub progress_tick: u64,
+    /// Resend everything at the next flush.
+    pub resend_all: bool,
+}
+
+impl Proposals {
+    pub(crate) fn new(epoch: u64) -> Proposals {
+        Proposals {
+            next_id: 1,
+            epoch,
+            next_seq: 1,
+            pending: VecDeque::new(),
+            sent_to: None,
+            sent: 0,
+            progress_tick: 0,
+            resend_all: false,
+        }
+    }
+
+    pub(crate) fn push(&mut self, body: ProposalBody) -> ProposalId {
+        let id = ProposalId(self.next_id);
+        self.next_id += 1;
+        let p = Pending { id, epoch: self.epoch, seq: self.next_seq, body };
+        self.next_seq += 1;
+        if let Some(last) = self.pending.back() {
+            assert!((last.epoch, last.seq) < (p.epoch, p.seq), "pending stays in origin order");
+        }
+        self.pending.push_back(p);
+        id
+    }
+
+    /// One of ours was delivered: it must be the oldest pending one, unless we had already
+    /// given up on it (then it is delivered as remote: `None`).
+    pub(crate) fn delivered(&mut self, epoch: u64, seq: u64, now: u64) -> Option<ProposalId> {
+        self.progress_tick = now;
+        let front = self.pending.front()?;
+        if (front.epoch, front.seq) != (epoch, seq) {
+            // Only abandoned epochs can be delivered out of our queue's order.
+            assert!(epoch < front.epoch, "own delivery ({epoch},{seq}) skips pending ({},{})", front.epoch, front.seq);
+            return None;
+        }
+        let p = self.pending.pop_front().expect("front exists");
+        self.sent = self.sent.saturating_sub(1);
+        Some(p.id)
+    }
+
+    /// Drops pending proposals the state machine shows as already delivered (after a
+    /// snapshot skipped part of the log); they are reported failed: their fate is decided by
+    /// state transfer.
+    pub(crate) fn drop_delivered_upto(&mut self, epoch: u64, last_seq: u64, out: &mut Vec<Event>) {
+        while let Some(front) = self.pending.front() {
+            if front.epoch < epoch || (front.epoch == epoch && front.seq <= last_seq) {
+                let p = self.pending.pop_front().expect("front exists");
+                out.push(Event::ProposalFailed { id: p.id, reason: ProposalFailReason::NonPrimary });
+            } else {
+                break;
+            }
+        }
+        self.sent = 0;
+        self.resend_all = true;
+    }
+
+    /// Gives up on everything unconfirmed and starts a new epoch.
+    pub(crate) fn fail_all(&mut self, reason: ProposalFailReason, out: &mut Vec<Event>) {
+        for p in self.pending.drain(..) {
+            out.push(Event::ProposalFailed { id: p.id, reason });
+        }
+        self.epoch += 1;
+        self.next_seq = 1;
+        self.sent = 0;
+        self.sent_to = None;
+        self.resend_all = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_deliveries_pop_in_order_and_abandoned_ones_come_back_as_remote() {
+        let mut p = Proposals::new(0);
+        let a = p.push(ProposalBody::Writeset(vec![1]));
+        let b = p.push(ProposalBody::Writeset(vec![2]));
+        assert_eq!(p.delivered(0, 1, 5), Some(a));
+        let mut out = Vec::new();
+        p.fail_all(ProposalFailReason::NonPrimary, &mut out);
+        assert_eq!(out, vec![Event::ProposalFailed { id: b, reason: ProposalFailReason::NonPrimary }]);
+        let c = p.push(ProposalBody::Writeset(vec![3]));
+        // The abandoned (0, 2) is ordered after all: delivered as remote.
+        assert_eq!(p.delivered(0, 2, 6), None);
+        assert_eq!(p.pending.front().map(|x| (x.epoch, x.seq)), Some((1, 1)));
+        assert_eq!(p.delivered(1, 1, 7), Some(c));
+    }
+}

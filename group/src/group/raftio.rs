@@ -1,0 +1,399 @@
+//! Raft messages in and out: envelopes and lease stamps, validation of what arrives from the
+//! network, the forced-vote filter, leader-death handling, and proposal forwarding.
+
+use super::{Group, Phase, ViewState};
+use crate::command::Command;
+use crate::event::StepError;
+use crate::lease::DerivedLease;
+use crate::msg::{Abdicate, Generation, LeaseStamp, Msg, ProposalBody, ProposeBatch, RaftEnvelope, ForwardedProposal};
+use crate::state::{Admission, SmState};
+use crate::storage::LogStore;
+use protobuf::Message as _;
+use raft::eraftpb::{Message as RaftMessage, MessageType};
+use raft::{RawNode, StateRole, CAMPAIGN_TRANSFER};
+use trireme_types::NodeId;
+
+/// Proposals per forwarded batch (bounded so one message stays small).
+const MAX_FORWARD_BATCH: usize = 256;
+
+/// Messages a leader sends that make a follower reset its election timer.
+fn is_leader_message(t: MessageType) -> bool {
+    matches!(t, MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot)
+}
+
+impl Group {
+    /// Wraps raft's outgoing messages for the transport.
+    pub(super) fn queue_raft_messages(&mut self, msgs: Vec<RaftMessage>) {
+        let Some(generation) = self.generation else { return };
+        for m in msgs {
+            let Some(&to) = self.peers.get(&m.to) else {
+                log::debug!("no node id known for raft id {}; dropping {:?}", m.to, m.get_msg_type());
+                continue;
+            };
+            let stamp = self.stamp_for(m.to);
+            let bytes = match m.write_to_bytes() {
+                Ok(b) => b,
+                Err(e) => {
+                    log::error!("cannot encode a raft message: {e}");
+                    continue;
+                }
+            };
+            self.out_messages.push((to, Msg::Raft(RaftEnvelope { generation, stamp, message: bytes })));
+        }
+    }
+
+    fn stamp_for(&self, to: u64) -> LeaseStamp {
+        let raft = &self.raw.raft;
+        let mut stamp = LeaseStamp { term: raft.term, sent_tick: self.now, ..LeaseStamp::default() };
+        if raft.state == StateRole::Leader {
+            if let Some(lease) = &self.leader_lease {
+                stamp.echo_tick = lease.ack(to).map_or(0, |a| a.follower_tick);
+            }
+            stamp.lease_remaining = self.lease_until().map_or(0, |u| u - self.now);
+            stamp.compact_to = self.leader_compact_to;
+        } else if let Some((term, leader, tick)) = self.echo {
+            if term == raft.term && leader == to {
+                stamp.echo_tick = tick;
+            }
+        }
+        stamp
+    }
+
+    pub(super) fn on_raft(&mut self, from: NodeId, env: RaftEnvelope) -> Result<(), StepError> {
+        let mut m = RaftMessage::parse_from_bytes(&env.message)
+            .map_err(|e| StepError::MalformedRaft { from, detail: e.to_string() })?;
+        self.validate_raft(from, &m)?;
+        if !self.accept_generation(from, env.generation, m.get_msg_type())? {
+            return Ok(());
+        }
+        if m.get_msg_type() == MessageType::MsgSnapshot {
+            let snap = m.get_snapshot();
+            let state = SmState::decode(snap.get_data())
+                .map_err(|e| StepError::MalformedRaft { from, detail: format!("snapshot: {e}") })?;
+            if state.generation != env.generation {
+                return Err(StepError::OtherGeneration { from });
+            }
+            self.snapshot_cache = Some((snap.get_metadata().index, state));
+        }
+        let msg_type = m.get_msg_type();
+        let mut allowed_forced = false;
+        let mut candidate_behind = false;
+        if matches!(msg_type, MessageType::MsgRequestVote | MessageType::MsgRequestPreVote)
+            && m.get_context() == CAMPAIGN_TRANSFER
+        {
+            allowed_forced = self.allow_forced_vote(m.from);
+            if !allowed_forced {
+                // Treat it as a normal vote: raft's lease check applies.
+                let mut plain = m.clone();
+                plain.context = Vec::new().into();
+                self.stripped_vote = Some(m);
+                m = plain;
+            } else {
+                candidate_behind = !self.raw.raft.raft_log.is_up_to_date(m.index, m.log_term);
+            }
+        }
+        let msg_term = m.term;
+        let result = self.raw.step(m);
+        self.fix_election_timeout();
+        if let Err(e) = result {
+            log::trace!("raft refused {msg_type:?} from {from}: {e}");
+        }
+        if msg_type == MessageType::MsgTimeoutNow && self.is_campaigning() {
+            // A graceful hand-over from our leader: a forced campaign.
+            self.forced_term = Some(self.raw.raft.term);
+        }
+        self.on_stamp(from.short_id(), msg_type, msg_term, env.stamp);
+        if allowed_forced && candidate_behind && self.raw.raft.state == StateRole::Follower {
+            // The old leader is dead and our log is ahead of the candidate's: it cannot win
+            // with our vote, so we campaign instead of waiting for a timeout.
+            self.campaign_forced();
+        }
+        Ok(())
+    }
+
+    /// Rejects what raft-rs would choke on or what can only be a local message.
+    fn validate_raft(&self, from: NodeId, m: &RaftMessage) -> Result<(), StepError> {
+        let bad = |detail: &str| Err(StepError::MalformedRaft { from, detail: detail.to_string() });
+        if m.from != from.short_id() {
+            return Err(StepError::WrongSender { from, claimed: m.from });
+        }
+        if m.to != self.me {
+            return bad("addressed to another raft id");
+        }
+        match m.get_msg_type() {
+            MessageType::MsgHup
+            | MessageType::MsgBeat
+            | MessageType::MsgUnreachable
+            | MessageType::MsgSnapStatus
+            | MessageType::MsgCheckQuorum
+            | MessageType::MsgPropose
+            | MessageType::MsgTransferLeader => return bad("local-only message type"),
+            MessageType::MsgReadIndex => {
+                if m.entries.len() != 1 {
+                    return bad("read index request needs exactly one entry");
+                }
+                return Ok(());
+            }
+            MessageType::MsgSnapshot => {
+                if m.get_snapshot().get_metadata().index == 0 {
+                    return bad("empty snapshot");
+                }
+            }
+            _ => {}
+        }
+        if m.term == 0 {
+            return bad("term 0 on a network message");
+        }
+        Ok(())
+    }
+
+    /// Raft messages of another generation are dropped, except that a node outside the
+    /// primary component (or a fresh joiner) adopts a newer generation whose leader writes
+    /// to it: it was admitted there (after `force_bootstrap` elsewhere).
+    fn accept_generation(&mut self, from: NodeId, generation: Generation, t: MessageType) -> Result<bool, StepError> {
+        match self.generation {
+            Some(g) if g == generation => Ok(true),
+            None if is_leader_message(t) => {
+                self.generation = Some(generation);
+                Ok(true)
+            }
+            None => Ok(false),
+            Some(g) => {
+                let may_switch = generation > g
+                    && is_leader_message(t)
+                    && self.phase == Phase::Member
+                    && self.view_state != ViewState::Primary
+                    && self.leaving.is_none();
+                if !may_switch {
+                    return Err(StepError::OtherGeneration { from });
+                }
+                log::info!("switching to group generation {} of {}", generation.number, generation.origin);
+                let placeholder = Self::placeholder_state(&self.cfg, self.raw.store().sm.history);
+                // Keep our view of the old state for the proposals epoch and the status; the
+                // snapshot will replace it.
+                let raw = RawNode::new(&Self::raft_config(&self.cfg, 0), LogStore::empty(placeholder), &self.logger);
+                match raw {
+                    Ok(raw) => {
+                        self.raw = raw;
+                        self.reset_raft_side(generation);
+                        self.phase = Phase::Joining;
+                        Ok(true)
+                    }
+                    Err(e) => {
+                        log::error!("cannot restart raft for a new generation: {e}");
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_campaigning(&self) -> bool {
+        matches!(self.raw.raft.state, StateRole::Candidate | StateRole::Leader)
+    }
+
+    /// Lease bookkeeping after raft has taken a message.
+    fn on_stamp(&mut self, from: u64, t: MessageType, msg_term: u64, stamp: LeaseStamp) {
+        let raft = &self.raw.raft;
+        match raft.state {
+            StateRole::Leader => {
+                if stamp.term == raft.term && stamp.echo_tick > 0 && msg_term == raft.term {
+                    if let Some(lease) = self.leader_lease.as_mut() {
+                        if lease.term == raft.term {
+                            lease.record_ack(from, stamp.echo_tick, stamp.sent_tick);
+                        }
+                    }
+                }
+            }
+            StateRole::Follower => {
+                // Raft accepted a message of our leader's current term: it reset its election
+                // timer, so we may echo this send tick as a lease acknowledgement.
+                if is_leader_message(t) && raft.leader_id == from && raft.term == stamp.term && msg_term == raft.term {
+                    let term = raft.term;
+                    let tick = match self.echo {
+                        Some((t0, l0, old)) if t0 == term && l0 == from => old.max(stamp.sent_tick),
+                        _ => stamp.sent_tick,
+                    };
+                    self.echo = Some((term, from, tick));
+                    if stamp.echo_tick > 0 && stamp.lease_remaining > 0 {
+                        let until = stamp.echo_tick + stamp.lease_remaining;
+                        let better = self.derived.is_none_or(|d| d.term != term || d.leader != from || d.until < until);
+                        if better {
+                            self.derived = Some(DerivedLease { term, leader: from, until });
+                        }
+                    }
+                    if stamp.compact_to > self.follower_compact_to {
+                        self.follower_compact_to = stamp.compact_to;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A forced (lease-bypassing) vote is granted only on our own evidence that the current
+    /// leader is gone: we saw its connection close, or it abdicated to this candidate.
+    fn allow_forced_vote(&self, candidate: u64) -> bool {
+        let raft = &self.raw.raft;
+        let leader = raft.leader_id;
+        if leader == 0 {
+            return true;
+        }
+        if leader == self.me {
+            let target = self.transfer_target();
+            return self.leader_lease.as_ref().is_some_and(|l| l.abdicated) && target == Some(candidate);
+        }
+        if self.peers.get(&leader).is_some_and(|n| self.lost.contains(n)) {
+            return true;
+        }
+        self.abdication_seen == Some((raft.term, leader, candidate))
+    }
+
+    pub(super) fn on_abdicate(&mut self, from: NodeId, a: Abdicate) {
+        if Some(a.generation) != self.generation {
+            return;
+        }
+        let raft = &self.raw.raft;
+        if raft.leader_id == from.short_id() && raft.term == a.term {
+            self.abdication_seen = Some((a.term, from.short_id(), a.successor.short_id()));
+        }
+    }
+
+    pub(super) fn on_peer_lost(&mut self, peer: NodeId) {
+        if self.phase != Phase::Member || self.raw.raft.state == StateRole::Leader {
+            return;
+        }
+        if self.peers.get(&self.raw.raft.leader_id) != Some(&peer) {
+            return;
+        }
+        // Someone may already be campaigning: grant it now that we know.
+        if let Some(m) = self.stripped_vote.take() {
+            if m.term > self.raw.raft.term {
+                let _ = self.raw.step(m);
+                self.fix_election_timeout();
+            }
+        }
+        if self.raw.raft.state != StateRole::Follower || self.raw.raft.leader_id == 0 {
+            return;
+        }
+        // Deterministic tie-break so the survivors do not split the vote: the surviving voter
+        // with the lowest raft id campaigns at once; the others wait for its request.
+        let successor = self
+            .raw
+            .store()
+            .sm
+            .voters()
+            .filter(|m| m.info.id != peer && !self.lost.contains(&m.info.id))
+            .map(|m| m.short)
+            .min();
+        if successor == Some(self.me) {
+            self.campaign_forced();
+        }
+    }
+
+    /// Campaigns with raft's transfer type (no pre-vote, bypasses voters' lease check).
+    pub(super) fn campaign_forced(&mut self) {
+        let raft = &self.raw.raft;
+        if raft.state == StateRole::Leader
+            || !raft.promotable()
+            || raft.snap().is_some()
+            || raft.raft_log.applied != raft.raft_log.committed
+        {
+            return;
+        }
+        self.raw.raft.campaign(CAMPAIGN_TRANSFER);
+        self.forced_term = Some(self.raw.raft.term);
+        self.fix_election_timeout();
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Proposal forwarding
+    // ----------------------------------------------------------------------------------
+
+    pub(super) fn on_propose_batch(&mut self, from: NodeId, batch: ProposeBatch) {
+        if Some(batch.generation) != self.generation || self.raw.raft.state != StateRole::Leader {
+            return;
+        }
+        if !self.raw.store().sm.is_member(from) {
+            return;
+        }
+        for p in batch.proposals {
+            if !self.propose_as_leader(from, p) {
+                break;
+            }
+        }
+    }
+
+    /// Appends one proposal to the log as leader. Proposals already delivered (or from an
+    /// abandoned epoch) are dropped here to keep retries out of the log; whatever still gets
+    /// in twice is skipped at delivery.
+    fn propose_as_leader(&mut self, origin: NodeId, p: ForwardedProposal) -> bool {
+        match self.raw.store().sm.admit(origin, p.epoch, p.seq) {
+            Admission::Duplicate | Admission::StaleEpoch => return true,
+            _ => {}
+        }
+        let command = match p.body {
+            ProposalBody::Writeset(payload) => Command::Writeset { origin, epoch: p.epoch, seq: p.seq, payload },
+            ProposalBody::Control(control) => Command::Control { origin, epoch: p.epoch, seq: p.seq, control },
+        };
+        self.raw.propose(Vec::new(), command.encode()).is_ok()
+    }
+
+    /// Sends unconfirmed proposals to the current leader (all of them after a leader change
+    /// or when a resend is due, otherwise only those not sent yet). Returns whether anything
+    /// was appended locally (as leader).
+    pub(super) fn flush_proposals(&mut self) -> bool {
+        if self.props.pending.is_empty() || self.phase != Phase::Member {
+            return false;
+        }
+        let raft = &self.raw.raft;
+        let leader = raft.leader_id;
+        if leader == 0 {
+            return false;
+        }
+        let target = (leader, raft.term);
+        if self.props.sent_to != Some(target) || self.props.resend_all {
+            self.props.sent_to = Some(target);
+            self.props.sent = 0;
+            self.props.resend_all = false;
+        }
+        if self.props.sent >= self.props.pending.len() {
+            return false;
+        }
+        if leader == self.me {
+            if self.raw.raft.lead_transferee.is_some() {
+                return false;
+            }
+            let mut appended = false;
+            while self.props.sent < self.props.pending.len() {
+                let p = self.props.pending[self.props.sent].clone();
+                let fp = ForwardedProposal { epoch: p.epoch, seq: p.seq, body: p.body };
+                let me = self.cfg.node;
+                if !self.propose_as_leader(me, fp) {
+                    break;
+                }
+                appended = true;
+                self.props.sent += 1;
+            }
+            return appended;
+        }
+        let Some(to) = self.peers.get(&leader).copied() else { return false };
+        let Some(generation) = self.generation else { return false };
+        while self.props.sent < self.props.pending.len() {
+            let end = (self.props.sent + MAX_FORWARD_BATCH).min(self.props.pending.len());
+            let proposals: Vec<ForwardedProposal> = self
+                .props
+                .pending
+                .range(self.props.sent..end)
+                .map(|p| ForwardedProposal { epoch: p.epoch, seq: p.seq, body: p.body.clone() })
+                .collect();
+            self.props.sent = end;
+            self.out_messages.push((to, Msg::Propose(ProposeBatch { generation, proposals })));
+        }
+        false
+    }
+
+    pub(super) fn transfer_target(&self) -> Option<u64> {
+        self.raw.raft.lead_transferee
+    }
+}

@@ -1,0 +1,164 @@
+//! Quorum leases: when a node may call itself primary.
+//!
+//! The argument, in ticks of each node's own clock (clocks run at the same rate; a paused
+//! process first receives every missed tick before any message):
+//!
+//! * A follower that accepts a leader message created at leader tick `s` resets raft's
+//!   `election_elapsed` on receipt and, with `check_quorum`, refuses any (pre-)vote for
+//!   `election_ticks` after that: it will not help elect anyone before `s + election_ticks`.
+//! * The leader counts an acknowledgement by the `s` it echoes (the tick at which the leader
+//!   SENT what was answered), never by when the answer arrived. With a quorum of voters
+//!   having echoed `>= start`, no other leader can be elected by a normal election before
+//!   `start + election_ticks`, so the leader's lease `[.., start + election_ticks - margin)`
+//!   ends before any successor's begins.
+//! * A follower's view of the lease is derived with the same rule in the other direction: the
+//!   leader tells it "`remaining` ticks left" on a message sent after receiving the
+//!   follower's ack created at follower tick `f`; the lease ends at least `f + remaining` in
+//!   the follower's clock. A follower derives only from its current leader and term.
+//! * A forced campaign (raft's `CAMPAIGN_TRANSFER`, used on evidence of the leader's death or
+//!   on its own abdication) bypasses the voters' lease check. A leader elected that way
+//!   therefore starts its lease only once every live voter has acknowledged its term (so no
+//!   node can still hold a lease of the old term), or `election_ticks` after its election,
+//!   whichever comes first.
+
+use std::collections::BTreeMap;
+
+/// The leader's side: acknowledgements in its term.
+#[derive(Clone, Debug)]
+pub(crate) struct LeaderLease {
+    pub term: u64,
+    pub elected_tick: u64,
+    /// False until a forced leader may count its lease (see module docs).
+    unlocked: bool,
+    /// Per voter (raft id): the highest leader send tick it echoed, and its own tick when it
+    /// sent that echo.
+    acks: BTreeMap<u64, Ack>,
+    /// The leader gave up its lease (graceful transfer).
+    pub abdicated: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ack {
+    pub echoed_leader_tick: u64,
+    pub follower_tick: u64,
+}
+
+impl LeaderLease {
+    pub(crate) fn new(term: u64, now: u64, forced: bool) -> LeaderLease {
+        LeaderLease { term, elected_tick: now, unlocked: !forced, acks: BTreeMap::new(), abdicated: false }
+    }
+
+    pub(crate) fn record_ack(&mut self, voter: u64, echoed_leader_tick: u64, follower_tick: u64) {
+        let ack = self.acks.entry(voter).or_default();
+        if echoed_leader_tick > ack.echoed_leader_tick {
+            ack.echoed_leader_tick = echoed_leader_tick;
+        }
+        if follower_tick > ack.follower_tick {
+            ack.follower_tick = follower_tick;
+        }
+    }
+
+    pub(crate) fn ack(&self, voter: u64) -> Option<Ack> {
+        self.acks.get(&voter).copied()
+    }
+
+    /// Unlocks a forced leader's lease once every voter it does not know to be dead has
+    /// acknowledged this term, or once a full election timeout has passed.
+    pub(crate) fn maybe_unlock(&mut self, now: u64, election_ticks: u64, live_voters: &[u64], me: u64) {
+        if self.unlocked {
+            return;
+        }
+        let all_acked = live_voters.iter().all(|v| *v == me || self.acks.contains_key(v));
+        if all_acked || now >= self.elected_tick + election_ticks {
+            self.unlocked = true;
+        }
+    }
+
+    /// The local tick before which this leader holds a quorum lease, if any.
+    pub(crate) fn until(&self, now: u64, voters: &[u64], me: u64, election_ticks: u64, margin: u64) -> Option<u64> {
+        if !self.unlocked || self.abdicated {
+            return None;
+        }
+        let start = quorum_start(now, voters, me, &self.acks)?;
+        // Acks echo ticks of this term only, so the lease can never predate the election.
+        let start = start.max(self.elected_tick);
+        let until = start + election_ticks - margin;
+        (until > now).then_some(until)
+    }
+}
+
+/// The largest `t` such that a quorum of `voters` has echoed a send tick `>= t` (the leader
+/// itself counts as `now`).
+pub(crate) fn quorum_start(now: u64, voters: &[u64], me: u64, acks: &BTreeMap<u64, Ack>) -> Option<u64> {
+    if voters.is_empty() {
+        return None;
+    }
+    let mut ticks: Vec<u64> = voters
+        .iter()
+        .map(|v| if *v == me { now } else { acks.get(v).map_or(0, |a| a.echoed_leader_tick) })
+        .collect();
+    ticks.sort_unstable_by(|a, b| b.cmp(a));
+    let quorum = voters.len() / 2 + 1;
+    let start = ticks[quorum - 1];
+    (start > 0).then_some(start)
+}
+
+/// A follower's lease, derived from its leader's stamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DerivedLease {
+    pub term: u64,
+    pub leader: u64,
+    pub until: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acks(pairs: &[(u64, u64)]) -> BTreeMap<u64, Ack> {
+        pairs.iter().map(|&(v, t)| (v, Ack { echoed_leader_tick: t, follower_tick: 0 })).collect()
+    }
+
+    #[test]
+    fn lease_starts_at_the_quorum_th_latest_echoed_send_tick() {
+        // 5 voters: the leader (now=100) plus echoes 90, 80, 70 and none.
+        let a = acks(&[(2, 90), (3, 80), (4, 70)]);
+        assert_eq!(quorum_start(100, &[1, 2, 3, 4, 5], 1, &a), Some(80));
+        // 3 voters: leader plus the best follower.
+        assert_eq!(quorum_start(100, &[1, 2, 3], 1, &acks(&[(3, 95)])), Some(95));
+        // No follower answered yet: no lease (except alone).
+        assert_eq!(quorum_start(100, &[1, 2, 3], 1, &acks(&[])), None);
+        assert_eq!(quorum_start(100, &[1], 1, &acks(&[])), Some(100));
+    }
+
+    #[test]
+    fn lease_ends_an_election_timeout_after_its_start_minus_the_margin() {
+        let mut l = LeaderLease::new(3, 50, false);
+        l.record_ack(2, 60, 1000);
+        assert_eq!(l.until(65, &[1, 2, 3], 1, 10, 1), Some(69));
+        assert_eq!(l.until(69, &[1, 2, 3], 1, 10, 1), None, "expired at 60 + 10 - 1");
+        // A late answer to an old probe does not extend it.
+        l.record_ack(2, 55, 1001);
+        assert_eq!(l.until(69, &[1, 2, 3], 1, 10, 1), None);
+        l.abdicated = true;
+        l.record_ack(2, 68, 1002);
+        assert_eq!(l.until(68, &[1, 2, 3], 1, 10, 1), None, "an abdicated leader holds no lease");
+    }
+
+    #[test]
+    fn forced_leader_waits_for_every_live_voter_or_a_full_timeout() {
+        let mut l = LeaderLease::new(4, 100, true);
+        l.record_ack(2, 101, 7);
+        l.maybe_unlock(101, 10, &[1, 2, 3], 1);
+        assert_eq!(l.until(101, &[1, 2, 3], 1, 10, 1), None, "voter 3 has not acknowledged");
+        l.maybe_unlock(102, 10, &[1, 2], 1);
+        assert!(l.until(102, &[1, 2, 3], 1, 10, 1).is_some(), "3 is known dead: 1 and 2 suffice");
+        let mut l = LeaderLease::new(4, 100, true);
+        l.record_ack(2, 101, 7);
+        l.maybe_unlock(109, 10, &[1, 2, 3], 1);
+        assert!(l.until(109, &[1, 2, 3], 1, 10, 1).is_none());
+        l.maybe_unlock(110, 10, &[1, 2, 3], 1);
+        l.record_ack(2, 110, 8);
+        assert!(l.until(110, &[1, 2, 3], 1, 10, 1).is_some());
+    }
+}

@@ -1,0 +1,495 @@
+//! The replicated state machine: what every node derives, identically, from the committed
+//! raft log. It assigns seqnos, admits or skips proposals (exactly-once, in origin order),
+//! tracks the raft voters with their view information and Galera member states, installs
+//! views, and keeps the commit cut. It is pure: no clock, no randomness, no I/O, and it is
+//! exactly what a raft snapshot carries to a joiner (never database state).
+//!
+//! Invariants (asserted): seqnos strictly increase by one at assignment; view ids strictly
+//! increase; `members` stays sorted by raft id with no duplicates.
+
+use crate::command::{Command, MemberAdd};
+use crate::msg::{decode_archive, ControlEntry, Generation, MemberInfo, Position};
+use raft::eraftpb::ConfState;
+use rkyv::rancor;
+use trireme_types::{HistoryId, MemberState, NodeId, Seqno, ViewId};
+
+/// A member's Galera state as replicated (numbers as `wsrep_local_state`).
+pub(crate) const STATE_JOINER: u8 = MemberState::Joiner as u8;
+pub(crate) const STATE_DONOR: u8 = MemberState::Donor as u8;
+pub(crate) const STATE_SYNCED: u8 = MemberState::Synced as u8;
+
+/// One raft voter, with what views show about it and what dedup needs.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct MemberRecord {
+    /// The raft id (`NodeId::short_id`).
+    pub short: u64,
+    pub info: MemberInfo,
+    /// A raft voter (listed in views); otherwise a learner still catching up.
+    pub voter: bool,
+    /// `MemberState` as u8 (see the `STATE_*` constants).
+    pub state: u8,
+    /// The origin's current proposal epoch and the last seq delivered in it.
+    pub epoch: u64,
+    pub last_seq: u64,
+}
+
+/// A primary view as installed by a `View` entry.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct ViewRecord {
+    pub view_id: ViewId,
+    pub seqno: Seqno,
+    /// Sorted by `NodeId`.
+    pub members: Vec<MemberInfo>,
+}
+
+/// The state at raft index `applied_index`.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct SmState {
+    pub history: HistoryId,
+    pub generation: Generation,
+    pub applied_index: u64,
+    /// The last seqno assigned (the bootstrap position before anything is ordered).
+    pub last_seqno: Seqno,
+    pub last_view_id: ViewId,
+    pub view: Option<ViewRecord>,
+    /// The raft voters and learners, sorted by `short`.
+    pub members: Vec<MemberRecord>,
+    pub commit_cut: Seqno,
+}
+
+/// What applying one entry produced.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Applied {
+    Nothing,
+    Ordered { seqno: Seqno, origin: NodeId, epoch: u64, seq: u64, payload: Vec<u8> },
+    Control { origin: NodeId, epoch: u64, seq: u64, after: Seqno, event: ControlEvent },
+    /// A writeset or control entry that is not delivered.
+    Rejected { origin: NodeId, epoch: u64, seq: u64, why: Admission },
+    View(ViewRecord),
+    CommitCut(Seqno),
+}
+
+/// An ordered control message as delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlEvent {
+    /// `joiner` asked for state transfer; `donor` is the member chosen (the same on every
+    /// node), or `None` if no member qualifies (the joiner retries later).
+    StateRequest {
+        joiner: NodeId,
+        donor: Option<NodeId>,
+        donor_names: Vec<String>,
+        request: Vec<u8>,
+        ist_from: Position,
+    },
+    MemberSynced { node: NodeId },
+    MemberDesynced { node: NodeId },
+}
+
+/// Whether an origin's proposal `(epoch, seq)` is delivered at this point of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Deliver,
+    /// Already delivered (a retry).
+    Duplicate,
+    /// An earlier proposal of the same origin is missing: delivering this one would reorder
+    /// the origin's proposals. The origin resends from the gap.
+    Gap,
+    /// From an epoch the origin abandoned (it failed those proposals); never delivered once
+    /// a later epoch has started.
+    StaleEpoch,
+    /// The origin is not a member here (removed, or never admitted).
+    NotMember,
+}
+
+impl SmState {
+    /// The state a bootstrapping node starts from: itself the only member, synced.
+    pub(crate) fn bootstrap(
+        history: HistoryId,
+        generation: Generation,
+        last_seqno: Seqno,
+        me: MemberInfo,
+        epoch: u64,
+    ) -> SmState {
+        let short = me.id.short_id();
+        SmState {
+            history,
+            generation,
+            applied_index: 0,
+            last_seqno: if last_seqno.is_defined() { last_seqno } else { Seqno::ZERO },
+            last_view_id: ViewId(0),
+            view: None,
+            members: vec![MemberRecord { short, info: me, voter: true, state: STATE_SYNCED, epoch, last_seq: 0 }],
+            commit_cut: Seqno::UNDEFINED,
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        rkyv::to_bytes::<rancor::Error>(self)
+            .expect("serialising the state into memory cannot fail")
+            .to_vec()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<SmState, crate::msg::MsgDecodeError> {
+        let state = decode_archive::<SmState>(bytes, crate::msg::MAX_MSG_BYTES)?;
+        state.check().map_err(|detail| crate::msg::MsgDecodeError::Invalid { detail })?;
+        Ok(state)
+    }
+
+    /// Structural checks on a state that arrived from the network.
+    fn check(&self) -> Result<(), String> {
+        if self.members.is_empty() {
+            return Err("snapshot state has no members".into());
+        }
+        if self.members.windows(2).any(|w| w[0].short >= w[1].short) {
+            return Err("snapshot members are not sorted and unique".into());
+        }
+        if self.members.iter().any(|m| m.short != m.info.id.short_id()) {
+            return Err("snapshot member raft id does not match its node id".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn conf_state(&self) -> ConfState {
+        let mut cs = ConfState::default();
+        cs.voters = self.members.iter().filter(|m| m.voter).map(|m| m.short).collect();
+        cs.learners = self.members.iter().filter(|m| !m.voter).map(|m| m.short).collect();
+        cs
+    }
+
+    pub(crate) fn member(&self, id: NodeId) -> Option<&MemberRecord> {
+        self.members.iter().find(|m| m.info.id == id)
+    }
+
+    fn member_mut(&mut self, id: NodeId) -> Option<&mut MemberRecord> {
+        self.members.iter_mut().find(|m| m.info.id == id)
+    }
+
+    pub(crate) fn member_by_short(&self, short: u64) -> Option<&MemberRecord> {
+        self.members.binary_search_by_key(&short, |m| m.short).ok().map(|i| &self.members[i])
+    }
+
+    pub(crate) fn is_member(&self, id: NodeId) -> bool {
+        self.member(id).is_some()
+    }
+
+    pub(crate) fn is_voter(&self, id: NodeId) -> bool {
+        self.member(id).is_some_and(|m| m.voter)
+    }
+
+    pub(crate) fn voters(&self) -> impl Iterator<Item = &MemberRecord> {
+        self.members.iter().filter(|m| m.voter)
+    }
+
+    /// Whether the installed view lists exactly the current voters.
+    pub(crate) fn view_matches_members(&self) -> bool {
+        match &self.view {
+            None => false,
+            Some(v) => {
+                v.members.len() == self.voters().count()
+                    && self.voters().all(|m| v.members.iter().any(|i| i.id == m.info.id))
+            }
+        }
+    }
+
+    pub(crate) fn admit(&self, origin: NodeId, epoch: u64, seq: u64) -> Admission {
+        let Some(m) = self.member(origin) else { return Admission::NotMember };
+        if epoch < m.epoch {
+            Admission::StaleEpoch
+        } else if epoch == m.epoch {
+            if seq <= m.last_seq {
+                Admission::Duplicate
+            } else if seq == m.last_seq + 1 {
+                Admission::Deliver
+            } else {
+                Admission::Gap
+            }
+        } else if seq == 1 {
+            Admission::Deliver
+        } else {
+            Admission::Gap
+        }
+    }
+
+    fn record_delivery(&mut self, origin: NodeId, epoch: u64, seq: u64) {
+        let m = self.member_mut(origin).expect("admitted origin is a member");
+        assert!(epoch > m.epoch || seq == m.last_seq + 1, "delivery out of origin order");
+        m.epoch = epoch;
+        m.last_seq = seq;
+    }
+
+    fn next_seqno(&mut self) -> Seqno {
+        let next = self.last_seqno.next();
+        assert!(next > self.last_seqno && next.is_defined(), "seqno must strictly increase");
+        self.last_seqno = next;
+        next
+    }
+
+    /// Applies one committed normal entry at raft `index`. `command` is `None` for raft's
+    /// empty entries and for payloads that did not decode.
+    pub(crate) fn apply(&mut self, index: u64, command: Option<Command>) -> Applied {
+        self.advance_index(index);
+        let Some(command) = command else { return Applied::Nothing };
+        match command {
+            Command::Writeset { origin, epoch, seq, payload } => {
+                match self.admit(origin, epoch, seq) {
+                    Admission::Deliver => {
+                        self.record_delivery(origin, epoch, seq);
+                        let seqno = self.next_seqno();
+                        Applied::Ordered { seqno, origin, epoch, seq, payload }
+                    }
+                    why => Applied::Rejected { origin, epoch, seq, why },
+                }
+            }
+            Command::Control { origin, epoch, seq, control } => {
+                match self.admit(origin, epoch, seq) {
+                    Admission::Deliver => {
+                        self.record_delivery(origin, epoch, seq);
+                        let event = self.apply_control(origin, control);
+                        Applied::Control { origin, epoch, seq, after: self.last_seqno, event }
+                    }
+                    why => Applied::Rejected { origin, epoch, seq, why },
+                }
+            }
+            Command::View { after } => {
+                if after != self.last_view_id {
+                    return Applied::Nothing;
+                }
+                let view_id = ViewId(self.last_view_id.0 + 1);
+                assert!(view_id > self.last_view_id, "view ids must increase");
+                let seqno = self.next_seqno();
+                let mut members: Vec<MemberInfo> = self.voters().map(|m| m.info.clone()).collect();
+                members.sort_by_key(|m| m.id);
+                let record = ViewRecord { view_id, seqno, members };
+                self.last_view_id = view_id;
+                self.view = Some(record.clone());
+                Applied::View(record)
+            }
+            Command::CommitCut { seqno } => {
+                if seqno > self.commit_cut && seqno <= self.last_seqno {
+                    self.commit_cut = seqno;
+                    Applied::CommitCut(seqno)
+                } else {
+                    Applied::Nothing
+                }
+            }
+        }
+    }
+
+    /// Records raft index `index` as applied (entries of any type).
+    pub(crate) fn advance_index(&mut self, index: u64) {
+        assert!(index > self.applied_index, "raft entries apply in index order");
+        self.applied_index = index;
+    }
+
+    /// A learner was added by a configuration change raft accepted.
+    pub(crate) fn add_learner(&mut self, short: u64, add: MemberAdd) {
+        assert_eq!(short, add.info.id.short_id(), "raft id matches the node id");
+        match self.members.binary_search_by_key(&short, |m| m.short) {
+            Ok(_) => {} // raft treats re-adding as a no-op; so do we
+            Err(at) => self.members.insert(
+                at,
+                MemberRecord {
+                    short,
+                    info: add.info,
+                    voter: false,
+                    state: STATE_JOINER,
+                    epoch: add.epoch,
+                    last_seq: 0,
+                },
+            ),
+        }
+    }
+
+    /// A learner became a voter (raft `AddNode` on a learner).
+    pub(crate) fn promote(&mut self, short: u64) {
+        if let Ok(at) = self.members.binary_search_by_key(&short, |m| m.short) {
+            self.members[at].voter = true;
+        }
+    }
+
+    /// A voter was removed by a configuration change raft accepted.
+    pub(crate) fn remove_member(&mut self, short: u64) -> Option<MemberRecord> {
+        match self.members.binary_search_by_key(&short, |m| m.short) {
+            Ok(at) => Some(self.members.remove(at)),
+            Err(_) => None,
+        }
+    }
+
+    fn apply_control(&mut self, origin: NodeId, control: ControlEntry) -> ControlEvent {
+        match control {
+            ControlEntry::StateRequest { donor_names, request, ist_from } => {
+                let donor = self.choose_donor(origin, &donor_names);
+                if let Some(donor) = donor {
+                    self.set_state(donor, STATE_DONOR);
+                    self.set_state(origin, STATE_JOINER);
+                }
+                ControlEvent::StateRequest { joiner: origin, donor, donor_names, request, ist_from }
+            }
+            ControlEntry::Synced => {
+                self.set_state(origin, STATE_SYNCED);
+                ControlEvent::MemberSynced { node: origin }
+            }
+            ControlEntry::Desynced => {
+                self.set_state(origin, STATE_DONOR);
+                ControlEvent::MemberDesynced { node: origin }
+            }
+        }
+    }
+
+    fn set_state(&mut self, node: NodeId, state: u8) {
+        if let Some(m) = self.member_mut(node) {
+            m.state = state;
+        }
+    }
+
+    /// Galera's donor choice, made at delivery so every node agrees: the first synced member
+    /// named in `donor_names` (in list order), else, if the list is empty or ends with an
+    /// empty name (a trailing comma in `wsrep_sst_donor`), the synced member other than the
+    /// joiner with the lowest node id.
+    pub(crate) fn choose_donor(&self, joiner: NodeId, donor_names: &[String]) -> Option<NodeId> {
+        let eligible = |m: &&MemberRecord| m.state == STATE_SYNCED && m.info.id != joiner;
+        for name in donor_names.iter().filter(|n| !n.is_empty()) {
+            if let Some(m) = self.members.iter().filter(eligible).find(|m| &m.info.name == name) {
+                return Some(m.info.id);
+            }
+        }
+        let any_allowed = donor_names.last().is_none_or(|n| n.is_empty());
+        if !any_allowed {
+            return None;
+        }
+        self.members.iter().filter(eligible).map(|m| m.info.id).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trireme_types::Uuid;
+
+    fn node(b: u8) -> NodeId {
+        NodeId(Uuid([b; 16]))
+    }
+
+    fn info(b: u8, name: &str) -> MemberInfo {
+        MemberInfo { id: node(b), name: name.into(), incoming: String::new(), address: String::new() }
+    }
+
+    fn state_with(members: &[(u8, &str, u8)]) -> SmState {
+        let gen = Generation { number: 1, origin: node(members[0].0) };
+        let mut s = SmState::bootstrap(HistoryId(Uuid([7; 16])), gen, Seqno(10), info(members[0].0, members[0].1), 0);
+        s.members[0].state = members[0].2;
+        for &(b, name, state) in &members[1..] {
+            s.add_learner(node(b).short_id(), MemberAdd { info: info(b, name), epoch: 0 });
+            s.promote(node(b).short_id());
+            s.set_state(node(b), state);
+        }
+        s
+    }
+
+    fn ws(origin: u8, epoch: u64, seq: u64) -> Option<Command> {
+        Some(Command::Writeset { origin: node(origin), epoch, seq, payload: vec![origin, seq as u8] })
+    }
+
+    #[test]
+    fn seqnos_continue_from_the_bootstrap_position_and_views_take_one() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED)]);
+        let v = s.apply(2, Some(Command::View { after: ViewId(0) }));
+        let Applied::View(v) = v else { panic!("{v:?}") };
+        assert_eq!((v.view_id, v.seqno), (ViewId(1), Seqno(11)));
+        assert_eq!(s.apply(3, None), Applied::Nothing, "raft's empty entries take no seqno");
+        let Applied::Ordered { seqno, .. } = s.apply(4, ws(1, 0, 1)) else { panic!() };
+        assert_eq!(seqno, Seqno(12));
+        // A second view request based on the old view is skipped deterministically.
+        assert_eq!(s.apply(5, Some(Command::View { after: ViewId(0) })), Applied::Nothing);
+        let Applied::View(v) = s.apply(6, Some(Command::View { after: ViewId(1) })) else { panic!() };
+        assert_eq!((v.view_id, v.seqno), (ViewId(2), Seqno(13)));
+    }
+
+    #[test]
+    fn undefined_bootstrap_position_starts_the_history_at_seqno_one() {
+        let gen = Generation { number: 1, origin: node(1) };
+        let mut s = SmState::bootstrap(HistoryId(Uuid([7; 16])), gen, Seqno::UNDEFINED, info(1, "a"), 0);
+        let Applied::View(v) = s.apply(2, Some(Command::View { after: ViewId(0) })) else { panic!() };
+        assert_eq!(v.seqno, Seqno(1));
+    }
+
+    #[test]
+    fn retries_are_delivered_once_and_never_reorder_an_origin() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED)]);
+        let mut i = 1;
+        let mut apply = |s: &mut SmState, c| {
+            i += 1;
+            s.apply(i, c)
+        };
+        assert!(matches!(apply(&mut s, ws(2, 0, 1)), Applied::Ordered { seq: 1, .. }));
+        // seq 3 arrives before seq 2 (a retry raced a later proposal): skipped as a gap.
+        assert!(matches!(apply(&mut s, ws(2, 0, 3)), Applied::Rejected { why: Admission::Gap, .. }));
+        assert!(matches!(apply(&mut s, ws(2, 0, 2)), Applied::Ordered { seq: 2, .. }));
+        assert!(matches!(apply(&mut s, ws(2, 0, 2)), Applied::Rejected { why: Admission::Duplicate, .. }));
+        assert!(matches!(apply(&mut s, ws(2, 0, 3)), Applied::Ordered { seq: 3, .. }));
+        // The origin abandons epoch 0 and starts epoch 1: later epoch-0 entries never land.
+        assert!(matches!(apply(&mut s, ws(2, 1, 2)), Applied::Rejected { why: Admission::Gap, .. }));
+        assert!(matches!(apply(&mut s, ws(2, 1, 1)), Applied::Ordered { .. }));
+        assert!(matches!(apply(&mut s, ws(2, 0, 4)), Applied::Rejected { why: Admission::StaleEpoch, .. }));
+        // Non-members are never delivered.
+        assert!(matches!(apply(&mut s, ws(9, 0, 1)), Applied::Rejected { why: Admission::NotMember, .. }));
+        s.remove_member(node(2).short_id());
+        assert!(matches!(apply(&mut s, ws(2, 1, 2)), Applied::Rejected { why: Admission::NotMember, .. }));
+    }
+
+    #[test]
+    fn readmitted_origin_starts_at_its_join_epoch() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED)]);
+        s.add_learner(node(2).short_id(), MemberAdd { info: info(2, "b"), epoch: 5 });
+        assert_eq!(s.admit(node(2), 4, 1), Admission::StaleEpoch);
+        assert_eq!(s.admit(node(2), 5, 1), Admission::Deliver);
+    }
+
+    #[test]
+    fn donor_is_the_first_named_synced_member() {
+        let s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED), (3, "c", STATE_JOINER), (4, "d", STATE_SYNCED)]);
+        let names = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(s.choose_donor(node(3), &names(&["d", "b"])), Some(node(4)));
+        // c is not synced: skipped; b is next in the list.
+        assert_eq!(s.choose_donor(node(4), &names(&["c", "b"])), Some(node(2)));
+        // Only unavailable names and no trailing comma: no donor (Galera waits).
+        assert_eq!(s.choose_donor(node(4), &names(&["c"])), None);
+        // A trailing comma allows any synced member other than the joiner: lowest id.
+        assert_eq!(s.choose_donor(node(1), &names(&["c", ""])), Some(node(2)));
+        assert_eq!(s.choose_donor(node(1), &[]), Some(node(2)));
+        // The joiner never donates to itself.
+        assert_eq!(s.choose_donor(node(2), &names(&["b", ""])), Some(node(1)));
+    }
+
+    #[test]
+    fn state_request_marks_donor_and_joiner_and_synced_restores() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_JOINER)]);
+        let req = ControlEntry::StateRequest { donor_names: vec![], request: b"rsync".to_vec(), ist_from: Position::UNDEFINED };
+        let r = s.apply(2, Some(Command::Control { origin: node(2), epoch: 0, seq: 1, control: req }));
+        let Applied::Control { event: ControlEvent::StateRequest { donor, joiner, .. }, .. } = r else { panic!("{r:?}") };
+        assert_eq!((donor, joiner), (Some(node(1)), node(2)));
+        assert_eq!(s.member(node(1)).unwrap().state, STATE_DONOR);
+        // Nobody else is synced now: a second joiner finds no donor.
+        assert_eq!(s.choose_donor(node(2), &[]), None);
+        s.apply(3, Some(Command::Control { origin: node(1), epoch: 0, seq: 1, control: ControlEntry::Synced }));
+        assert_eq!(s.member(node(1)).unwrap().state, STATE_SYNCED);
+    }
+
+    #[test]
+    fn commit_cut_only_moves_forward_and_within_assigned_seqnos() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED)]);
+        assert_eq!(s.apply(2, Some(Command::CommitCut { seqno: Seqno(5) })), Applied::CommitCut(Seqno(5)));
+        assert_eq!(s.apply(3, Some(Command::CommitCut { seqno: Seqno(4) })), Applied::Nothing);
+        assert_eq!(s.apply(4, Some(Command::CommitCut { seqno: Seqno(11) })), Applied::Nothing);
+    }
+
+    #[test]
+    fn snapshot_state_round_trips_and_bad_states_are_refused() {
+        let s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_JOINER)]);
+        assert_eq!(SmState::decode(&s.encode()).unwrap(), s);
+        let mut bad = s.clone();
+        bad.members.swap(0, 1);
+        assert!(SmState::decode(&bad.encode()).is_err());
+        assert!(SmState::decode(b"garbage").is_err());
+    }
+}
