@@ -121,6 +121,16 @@ pub struct Status {
     pub position: Position,
 }
 
+/// A node's claim to be in the primary component, as of its local tick `now_tick`: valid
+/// until `until_tick` under the lease of `leader` in raft term `term`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseClaim {
+    pub term: u64,
+    pub leader: NodeId,
+    pub until_tick: u64,
+    pub now_tick: u64,
+}
+
 /// Everything produced since the last `take_ready`.
 #[derive(Debug, Default)]
 pub struct Ready {

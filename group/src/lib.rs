@@ -39,7 +39,7 @@ mod storage;
 
 pub use config::GroupConfig;
 pub use event::{
-    ControlEvent, Event, GroupError, GroupView, ProposalFailReason, ProposalId, ProposeError, Ready, Role,
+    ControlEvent, Event, GroupError, GroupView, LeaseClaim, ProposalFailReason, ProposalId, ProposeError, Ready, Role,
     Status, StepError,
 };
 pub use group::Group;

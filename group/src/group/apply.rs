@@ -45,6 +45,9 @@ impl Group {
             let committed = light.take_committed_entries();
             self.apply_entries(committed);
             self.raw.advance_apply();
+            for peer in std::mem::take(&mut self.snapshots_sent) {
+                self.raw.report_snapshot(peer, raft::SnapshotStatus::Finish);
+            }
         }
         log::error!("raft kept producing work for 1024 rounds; continuing at the next input");
     }

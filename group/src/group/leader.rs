@@ -50,7 +50,8 @@ impl Group {
         if self.view_state != ViewState::Primary && sm.is_voter(self.cfg.node) && self.lease_until().is_some() {
             self.refresh_view_wanted = true;
         }
-        let refresh_due = self.refresh_view_wanted && self.now >= self.last_refresh_tick + self.cfg.heartbeat_ticks;
+        let refresh_due = self.refresh_view_wanted
+            && (self.last_refresh_tick == 0 || self.now >= self.last_refresh_tick + self.cfg.election_ticks);
         if !sm.view_matches_members() || refresh_due {
             let after = sm.last_view_id;
             if self.raw.propose(Vec::new(), Command::View { after }.encode()).is_err() {

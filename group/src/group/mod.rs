@@ -18,7 +18,7 @@ mod raftio;
 
 use crate::config::GroupConfig;
 use crate::event::{
-    Event, GroupError, GroupView, ProposalFailReason, ProposalId, ProposeError, Ready, Role,
+    Event, GroupError, GroupView, LeaseClaim, ProposalFailReason, ProposalId, ProposeError, Ready, Role,
     Status, StepError,
 };
 use crate::lease::{DerivedLease, LeaderLease};
@@ -114,6 +114,7 @@ pub struct Group {
     read_points: Vec<(u64, u64)>,
 
     snapshot_cache: Option<(u64, SmState)>,
+    snapshots_sent: Vec<u64>,
 
     out_messages: Vec<(NodeId, Msg)>,
     out_events: Vec<Event>,
@@ -251,6 +252,7 @@ impl Group {
             reads: BTreeMap::new(),
             read_points: Vec::new(),
             snapshot_cache: None,
+            snapshots_sent: Vec::new(),
             out_messages: Vec::new(),
             out_events: Vec::new(),
             cfg,
@@ -498,7 +500,7 @@ impl Group {
             node: self.cfg.node,
             role: role_of(raft.state),
             term: raft.term,
-            leader: self.peers.get(&raft.leader_id).copied(),
+            leader: if raft.leader_id == self.me { Some(self.cfg.node) } else { self.peers.get(&raft.leader_id).copied() },
             primary: self.is_primary(),
             lease_until,
             tick: self.now,
@@ -517,6 +519,16 @@ impl Group {
     /// Primary right now: listed in the last primary view and under a valid lease.
     pub fn is_primary(&self) -> bool {
         self.phase == Phase::Member && self.view_state == ViewState::Primary && self.lease_until().is_some()
+    }
+
+    /// The primary claim (cheaper than `status()`): `Some` exactly when `is_primary()`.
+    pub fn lease_claim(&self) -> Option<LeaseClaim> {
+        if !self.is_primary() {
+            return None;
+        }
+        let raft = &self.raw.raft;
+        let leader = if raft.leader_id == self.me { Some(self.cfg.node) } else { self.peers.get(&raft.leader_id).copied() };
+        Some(LeaseClaim { term: raft.term, leader: leader?, until_tick: self.lease_until()?, now_tick: self.now })
     }
 
     /// Whether this node has left the group.
@@ -581,8 +593,12 @@ impl Group {
             return;
         }
         if self.raw.raft.state == StateRole::Leader {
-            if self.raw.store().sm.is_member(joiner) {
+            let sm = &self.raw.store().sm;
+            if sm.is_voter(joiner) {
+                // A member outside the primary view asks back in: order a fresh view.
                 self.refresh_view_wanted = true;
+            } else if sm.is_member(joiner) {
+                // A learner still catching up: it is promoted when it has.
             } else {
                 self.peers.insert(joiner.short_id(), joiner);
                 self.join_queue.insert(joiner, req);
@@ -791,18 +807,9 @@ impl Group {
     }
 
     fn maybe_unlock_lease(&mut self) {
-        let live: Vec<u64> = self
-            .raw
-            .store()
-            .sm
-            .members
-            .iter()
-            .filter(|m| m.voter && !self.lost.contains(&m.info.id))
-            .map(|m| m.short)
-            .collect();
-        let (now, e, me) = (self.now, self.cfg.election_ticks, self.me);
+        let (now, e) = (self.now, self.cfg.election_ticks);
         if let Some(lease) = self.leader_lease.as_mut() {
-            lease.maybe_unlock(now, e, &live, me);
+            lease.maybe_unlock(now, e);
         }
         if self.raw.raft.state == StateRole::Leader && self.lease_until().is_some() && !self.had_lease_this_term {
             self.had_lease_this_term = true;

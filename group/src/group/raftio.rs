@@ -30,6 +30,12 @@ impl Group {
                 log::debug!("no node id known for raft id {}; dropping {:?}", m.to, m.get_msg_type());
                 continue;
             };
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                // The transport does not confirm delivery. Reporting "finished" at hand-off
+                // puts the peer back into probing: if the snapshot was lost, its next answer
+                // shows it and raft sends another (otherwise raft would wait forever).
+                self.snapshots_sent.push(m.to);
+            }
             let stamp = self.stamp_for(m.to);
             let bytes = match m.write_to_bytes() {
                 Ok(b) => b,
@@ -63,6 +69,8 @@ impl Group {
         let mut m = RaftMessage::parse_from_bytes(&env.message)
             .map_err(|e| StepError::MalformedRaft { from, detail: e.to_string() })?;
         self.validate_raft(from, &m)?;
+        // The transport authenticated `from`: this is how a joiner learns raft ids.
+        self.peers.insert(m.from, from);
         if !self.accept_generation(from, env.generation, m.get_msg_type())? {
             return Ok(());
         }

@@ -1,0 +1,63 @@
+//! The simulator's seeds and named scenarios. `TRIREME_SEED=<n>` replays one seed;
+//! `TRIREME_SIM_SEEDS=<count>` sets how many `simulation_many_seeds` runs (default 200).
+
+mod sim;
+
+use sim::run_seed;
+
+fn replay_command(seed: u64) -> String {
+    format!("TRIREME_SEED={seed} cargo test -p trireme-group --release --test simulation simulation_many_seeds -- --nocapture")
+}
+
+fn run_and_report(seed: u64) -> Result<u64, String> {
+    run_seed(seed).map_err(|(opts, failure, journal)| {
+        format!(
+            "seed {seed} FAILED: {failure}\noptions: {opts:?}\nlast events:\n{journal}\nreplay: {}",
+            replay_command(seed)
+        )
+    })
+}
+
+#[test]
+fn simulation_many_seeds() {
+    if let Ok(seed) = std::env::var("TRIREME_SEED") {
+        let seed: u64 = seed.parse().expect("TRIREME_SEED is a u64");
+        let mut rng = trireme_group::rng::Rng::new(seed);
+        println!("seed {seed}: {:?}", sim::Options::swarm(&mut rng));
+        if let Err(report) = run_and_report(seed) {
+            panic!("{report}");
+        }
+        return;
+    }
+    let count: u64 = std::env::var("TRIREME_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let base: u64 = std::env::var("TRIREME_SIM_BASE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) as u64;
+    println!("running {count} seeds from {base} on {threads} threads");
+    let started = std::time::Instant::now();
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut failed = Vec::new();
+                    let mut seed = base + t;
+                    while seed < base + count {
+                        if let Err(report) = run_and_report(seed) {
+                            failed.push(report);
+                        }
+                        seed += threads;
+                    }
+                    failed
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("seed thread")).collect()
+    });
+    println!("{count} seeds in {:.1?}", started.elapsed());
+    if !failures.is_empty() {
+        for f in &failures {
+            println!("{}\n", f.lines().next().unwrap_or(""));
+        }
+        println!("first failure in full:\n{}", failures[0]);
+        panic!("{} of {count} seeds failed", failures.len());
+    }
+}
