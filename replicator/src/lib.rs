@@ -1,1 +1,1405 @@
-//! (being written)
+//! The provider engine behind every wsrep call.
+//!
+//! `ffi` turns each C call into a call on [`Replicator`] with safe types and turns the
+//! [`Status`] back into `wsrep_status_t`; it holds no logic. This crate holds it all: the
+//! local transaction path (`certify` and the commit order), the applier loop (`recv`), the
+//! node state (Joiner, Synced, Donor...), pause/desync, TOI, the saved state file and the
+//! status variables. Ordering, certification and the GCache run on the runtime's shard threads;
+//! this crate reaches them only through [`trireme_runtime::Runtime`] and hears back through
+//! its [`trireme_runtime::Sink`] implementation, in total order.
+//!
+//! Threads: every method runs on the MariaDB thread that called it. Callbacks into the server
+//! ([`Server`]) are made only from `recv()` (appliers) and `replay_trx()` (the client), never
+//! from a provider thread (contract §1.5).
+//!
+//! Module map: `trx` (local transactions, BF abort), `orders` (apply and commit order),
+//! `queue` (applier work), `stats` (status variables), `grastate` (saved state), `status`
+//! (answers and errors), `server` (the callback trait).
+
+pub mod grastate;
+pub mod orders;
+pub mod queue;
+pub mod server;
+pub mod stats;
+pub mod status;
+pub mod trx;
+
+use grastate::{SavedState, StateFile};
+use orders::{Orders, WaitEnd};
+use queue::{RecvQueue, Work};
+use stats::{Counters, NodeFacts, StatValue};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+use trireme_config::{Action, Change, InitContext, Options};
+use trireme_runtime::{
+    ConnectMode, ConnectRequest, Delivered, Runtime, RuntimeConfig, Sink, Token, Verdict,
+};
+use trireme_types::{
+    key_hashes, Gtid, HistoryId, KeyType, MemberState, NodeId, Seqno, View, Writeset, WsFlags,
+};
+use trx::{AbortAnswer, Outcome, Phase, TrxRegistry};
+
+pub use server::{ApplyOutcome, RecvCtx, Server, TrxMeta, WsHandle};
+pub use status::{ProviderError, Status};
+
+/// Trireme's release, shown in `wsrep_provider_version`.
+pub const TRIREME_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `wsrep_init_args` values, copied out of server memory.
+#[derive(Clone, Debug)]
+pub struct InitArgs {
+    pub node_name: String,
+    pub node_address: String,
+    pub node_incoming: String,
+    pub data_dir: String,
+    pub options: String,
+    pub proto_ver: i32,
+    /// `wsrep_start_position` (from `--wsrep-recover`), or undefined.
+    pub state_id: Gtid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Connection {
+    Disconnected,
+    Connected,
+    Disconnecting,
+}
+
+/// Node-level state, guarded by one mutex; never held across a callback or a wait.
+struct NodeState {
+    connection: Connection,
+    node_id: NodeId,
+    history: HistoryId,
+    member: MemberState,
+    view: Option<View>,
+    /// `connected_cb` already reported for this connection.
+    connected_reported: bool,
+    desync_count: i64,
+    saved: SavedState,
+    cluster_name: String,
+}
+
+/// The pause gate: while paused, ordered events are held here instead of being dispatched,
+/// so nothing new applies, commits or finishes certification until `resume`.
+struct Gate {
+    pauses: u32,
+    paused_at: Seqno,
+    held: VecDeque<Delivered>,
+    /// The highest seqno dispatched so far (the drain target of `pause`).
+    dispatched: Seqno,
+}
+
+/// Everything the delivery side (shard thread) and the MariaDB threads share.
+struct Shared {
+    args: InitArgs,
+    server: Arc<dyn Server>,
+    options: Mutex<Options>,
+    orders: Orders,
+    trxs: TrxRegistry,
+    queue: RecvQueue,
+    gate: Mutex<Gate>,
+    node: Mutex<NodeState>,
+    counters: Counters,
+    state_file: StateFile,
+    toi: Mutex<HashMap<u64, Seqno>>,
+    read_points: Mutex<HashMap<Token, Option<Result<Seqno, String>>>>,
+    read_point_ready: Condvar,
+    next_token: AtomicU64,
+    appliers: AtomicUsize,
+}
+
+/// The provider instance `init` creates and `free` destroys.
+pub struct Replicator {
+    shared: Arc<Shared>,
+    runtime: Runtime,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Key prefix used for TOI pseudo-transactions in the registry, so they never collide with
+/// server trx ids (which MariaDB allocates from 0 upwards).
+const TOI_KEY: u64 = 1 << 63;
+
+impl Replicator {
+    /// `init`: parse options, read the saved state, start the shard threads. Does not
+    /// connect (contract §1.3).
+    pub fn init(args: InitArgs, server: Arc<dyn Server>) -> Result<Replicator, ProviderError> {
+        let ctx = InitContext {
+            node_address: args.node_address.clone(),
+            data_dir: args.data_dir.clone(),
+            node_name: args.node_name.clone(),
+        };
+        let options = Options::from_init(&ctx, &args.options)?;
+        let data_dir = PathBuf::from(&args.data_dir);
+        let state_file = StateFile::in_dir(&data_dir);
+        let saved = state_file
+            .load()
+            .map_err(|reason| ProviderError::StateFile {
+                path: state_file.path().display().to_string(),
+                reason,
+            })?
+            .unwrap_or(SavedState::EMPTY);
+        log::info!(
+            "Trireme {TRIREME_VERSION} initialising: node '{}' at {}, data dir {}, saved state {}",
+            args.node_name,
+            args.node_address,
+            args.data_dir,
+            saved.position
+        );
+        let runtime_config = RuntimeConfig::from_options(&options, &data_dir);
+        let shared = Arc::new(Shared {
+            args,
+            server,
+            options: Mutex::new(options),
+            orders: Orders::new(saved.position.seqno),
+            trxs: TrxRegistry::default(),
+            queue: RecvQueue::default(),
+            gate: Mutex::new(Gate {
+                pauses: 0,
+                paused_at: Seqno::UNDEFINED,
+                held: VecDeque::new(),
+                dispatched: Seqno::UNDEFINED,
+            }),
+            node: Mutex::new(NodeState {
+                connection: Connection::Disconnected,
+                node_id: NodeId::NIL,
+                history: saved.position.history,
+                member: MemberState::Initialized,
+                view: None,
+                connected_reported: false,
+                desync_count: 0,
+                saved,
+                cluster_name: String::new(),
+            }),
+            counters: Counters::default(),
+            state_file,
+            toi: Mutex::new(HashMap::new()),
+            read_points: Mutex::new(HashMap::new()),
+            read_point_ready: Condvar::new(),
+            next_token: AtomicU64::new(1),
+            appliers: AtomicUsize::new(0),
+        });
+        let sink: Arc<dyn Sink> = shared.clone();
+        let runtime = Runtime::start(runtime_config, sink)?;
+        Ok(Replicator { shared, runtime })
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Options
+
+    pub fn options_set(&self, text: &str) -> Result<(), ProviderError> {
+        let changes = lock(&self.shared.options).set(text)?;
+        for change in changes {
+            match change {
+                Change::Set { key, new, .. } => {
+                    log::info!("Provider option changed: {key} = {new}")
+                }
+                Change::Action(Action::Bootstrap) => {
+                    log::info!("pc.bootstrap requested: forming a primary component here");
+                    self.runtime.force_bootstrap()?;
+                }
+                Change::Action(action) => {
+                    log::info!("Provider option action {action:?} accepted; it has no effect yet")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn options_get(&self) -> String {
+        lock(&self.shared.options).render()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Connection life cycle
+
+    /// `connect`: join or bootstrap the group. Returns once the node is in the group; the
+    /// first view is delivered to the first applier that enters `recv()`.
+    pub fn connect(
+        &self,
+        cluster_name: &str,
+        url: &str,
+        donor: &str,
+        bootstrap: bool,
+    ) -> Result<(), ProviderError> {
+        let peers = parse_cluster_address(url)?;
+        let bootstrap = bootstrap || peers.is_empty();
+        let shared = &self.shared;
+        let (request, position) = {
+            let mut node = lock(&shared.node);
+            if node.connection != Connection::Disconnected {
+                return Err(ProviderError::AlreadyConnected);
+            }
+            let position = resolve_position(&node.saved, shared.args.state_id);
+            if bootstrap && !node.saved.safe_to_bootstrap && !node.saved.position.history.is_nil() {
+                return Err(ProviderError::UnsafeBootstrap);
+            }
+            node.node_id = NodeId::generate();
+            node.connected_reported = false;
+            node.member = MemberState::Initialized;
+            node.view = None;
+            node.cluster_name = cluster_name.to_string();
+            let position = if bootstrap {
+                if position.history.is_nil() || !position.seqno.is_defined() {
+                    if !position.history.is_nil() {
+                        log::warn!(
+                            "Saved position {position} has no seqno; bootstrapping a new history. \
+                             Run mariadbd --wsrep-recover first to keep the old one."
+                        );
+                    }
+                    Gtid::new(HistoryId::generate(), Seqno::ZERO)
+                } else {
+                    position
+                }
+            } else {
+                position
+            };
+            node.history = position.history;
+            let mode = if bootstrap {
+                log::info!("Bootstrapping a new primary component at {position}");
+                ConnectMode::Bootstrap { position }
+            } else {
+                log::info!("Joining group at {} from {position}", peers.join(","));
+                ConnectMode::Join {
+                    peers,
+                    position,
+                    donor_names: donor.split(',').map(str::trim).map(String::from).collect(),
+                }
+            };
+            let request = ConnectRequest {
+                cluster_name: cluster_name.to_string(),
+                node: node.node_id,
+                node_name: shared.args.node_name.clone(),
+                incoming: shared.args.node_incoming.clone(),
+                mode,
+            };
+            (request, position)
+        };
+        shared.orders.reset(position.seqno);
+        {
+            let mut gate = lock(&shared.gate);
+            gate.dispatched = position.seqno;
+            gate.held.clear();
+        }
+        shared.queue.reopen();
+        // While running, the file says "position unknown" (seqno -1): the database may be
+        // ahead of it after a crash, and --wsrep-recover must be asked instead.
+        shared.store_state(Gtid::new(position.history, Seqno::UNDEFINED), false)?;
+        self.runtime.connect(request)?;
+        lock(&shared.node).connection = Connection::Connected;
+        Ok(())
+    }
+
+    /// `disconnect`: leave the group. The final view reaches an applier, whose `recv`
+    /// then returns; the others return too (contract §3.6).
+    pub fn disconnect(&self) -> Result<(), ProviderError> {
+        {
+            let mut node = lock(&self.shared.node);
+            match node.connection {
+                Connection::Disconnected | Connection::Disconnecting => return Ok(()),
+                Connection::Connected => node.connection = Connection::Disconnecting,
+            }
+        }
+        log::info!("Disconnecting from the group");
+        self.shared
+            .trxs
+            .fail_all_replicating("provider disconnecting");
+        self.runtime.disconnect()?;
+        Ok(())
+    }
+
+    /// `recv`: the applier loop of one MariaDB applier thread.
+    pub fn recv(&self, ctx: RecvCtx) -> Status {
+        self.shared.appliers.fetch_add(1, Ordering::SeqCst);
+        let status = self.shared.applier_loop(ctx);
+        self.shared.appliers.fetch_sub(1, Ordering::SeqCst);
+        status
+    }
+
+    // ------------------------------------------------------------------------------------
+    // The local transaction path
+
+    pub fn append_key(&self, handle: &mut WsHandle, parts: &[&[u8]], kind: KeyType) -> Status {
+        let trx = self.shared.trxs.get_or_create(handle.trx_id);
+        handle.opaque = WsHandle::LOCAL;
+        let raw_len: usize = parts.iter().map(|p| p.len()).sum();
+        let hashes = key_hashes(parts);
+        let mut st = trx.lock();
+        if st.phase == Phase::Executing || st.phase == Phase::Committed {
+            st.phase = Phase::Executing;
+        }
+        st.add_key(&hashes, kind, raw_len);
+        Status::Ok
+    }
+
+    pub fn append_data(&self, handle: &mut WsHandle, data: &[u8]) -> Status {
+        let trx = self.shared.trxs.get_or_create(handle.trx_id);
+        handle.opaque = WsHandle::LOCAL;
+        let mut st = trx.lock();
+        st.append_data(data);
+        let limit = lock(&self.shared.options).max_ws_size_bytes();
+        if st.data_len() as u64 > limit {
+            return Status::SizeExceeded;
+        }
+        Status::Ok
+    }
+
+    /// `certify`: replicate, order and certify the trx's writeset (contract §4.3).
+    pub fn certify(
+        &self,
+        conn_id: u64,
+        handle: &mut WsHandle,
+        flags: u32,
+        meta: &mut TrxMeta,
+    ) -> Status {
+        *meta = TrxMeta::UNDEFINED;
+        let shared = &self.shared;
+        if handle.opaque != WsHandle::LOCAL {
+            return Status::Ok;
+        }
+        let Some(trx) = shared.trxs.get(handle.trx_id) else {
+            return Status::Ok;
+        };
+        let (node_id, history, primary) = shared.identity();
+        let ws = {
+            let mut st = trx.lock();
+            if st.must_abort {
+                st.phase = Phase::Aborted;
+                return Status::TrxFail;
+            }
+            if st.is_empty() && flags & WsFlags::ROLLBACK == 0 {
+                // Nothing to replicate: Galera answers OK without ordering anything.
+                return Status::Ok;
+            }
+            if !primary {
+                return Status::ConnFail;
+            }
+            let limit = lock(&shared.options).max_ws_size_bytes();
+            let (keys, data) = st.take_contents();
+            let size = data.len() as u64 + 24 * keys.len() as u64;
+            if size > limit {
+                st.phase = Phase::Aborted;
+                return Status::SizeExceeded;
+            }
+            let ws = Arc::new(Writeset {
+                source: node_id,
+                trx_id: handle.trx_id,
+                conn_id,
+                flags,
+                last_seen: shared.orders.last_committed(),
+                keys,
+                data,
+            });
+            st.phase = Phase::Replicating;
+            st.outcome = None;
+            st.last_flags = flags;
+            st.seqno = Seqno::UNDEFINED;
+            st.writeset = Some(ws.clone());
+            ws
+        };
+        shared.count_replicated(&ws);
+        if let Err(e) = self.runtime.propose(ws.clone(), handle.trx_id) {
+            log::warn!("Could not replicate trx {}: {e}", handle.trx_id);
+            trx.lock().phase = Phase::Aborted;
+            return Status::ConnFail;
+        }
+        let outcome = trx.wait_outcome();
+        let mut st = trx.lock();
+        match outcome {
+            Outcome::Failed { reason } => {
+                log::warn!("Trx {} was not ordered: {reason}", handle.trx_id);
+                st.phase = Phase::Aborted;
+                Status::ConnFail
+            }
+            Outcome::Ordered { seqno, verdict } => {
+                st.seqno = seqno;
+                *meta = TrxMeta {
+                    gtid: Gtid::new(history, seqno),
+                    source: node_id,
+                    trx_id: handle.trx_id,
+                    conn_id,
+                    depends_on: Seqno::UNDEFINED,
+                };
+                match verdict {
+                    Verdict::Conflict { .. } => {
+                        st.phase = Phase::Aborted;
+                        Counters::add(&shared.counters.local_cert_failures, 1);
+                        Status::TrxFail
+                    }
+                    Verdict::Pass { depends_on } => {
+                        st.depends_on = depends_on;
+                        meta.depends_on = depends_on;
+                        st.phase = Phase::Certified;
+                        if st.must_abort {
+                            Status::BfAbort
+                        } else {
+                            Status::Ok
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `commit_order_enter`: block until it is this seqno's turn to commit.
+    pub fn commit_order_enter(&self, handle: &WsHandle, meta: &TrxMeta) -> Status {
+        let seqno = meta.gtid.seqno;
+        if !seqno.is_defined() {
+            return Status::Ok;
+        }
+        let orders = &self.shared.orders;
+        if handle.opaque == WsHandle::LOCAL {
+            if let Some(trx) = self.shared.trxs.get(handle.trx_id) {
+                let interruptible = {
+                    let st = trx.lock();
+                    if st.phase == Phase::Certified && st.must_abort {
+                        return Status::BfAbort;
+                    }
+                    st.phase == Phase::Certified
+                };
+                let interrupt = || interruptible && trx.must_abort();
+                match orders.wait_commit_turn(seqno, &interrupt) {
+                    Ok(()) => {}
+                    Err(WaitEnd::Interrupted) => return Status::BfAbort,
+                    Err(_) => return Status::ConnFail,
+                }
+                let mut st = trx.lock();
+                if st.phase == Phase::Certified {
+                    st.phase = Phase::Committing;
+                }
+                return Status::Ok;
+            }
+        }
+        match orders.wait_commit_turn(seqno, &|| false) {
+            Ok(()) => Status::Ok,
+            Err(_) => Status::ConnFail,
+        }
+    }
+
+    /// `commit_order_leave`: the commit of `meta.gtid.seqno` is done (or skipped).
+    pub fn commit_order_leave(&self, handle: &WsHandle, meta: &TrxMeta, error: &[u8]) -> Status {
+        let seqno = meta.gtid.seqno;
+        if !seqno.is_defined() {
+            return Status::Ok;
+        }
+        if !error.is_empty() && error.iter().any(|b| *b != 0) {
+            log::warn!(
+                "Commit of seqno {seqno} reported an error: {}",
+                status::Printable(error)
+            );
+        }
+        if handle.opaque == WsHandle::LOCAL {
+            if let Some(trx) = self.shared.trxs.get(handle.trx_id) {
+                let mut st = trx.lock();
+                if matches!(st.phase, Phase::Committing | Phase::Replaying) {
+                    st.phase = Phase::Committed;
+                    Counters::add(&self.shared.counters.local_commits, 1);
+                }
+            }
+        }
+        self.shared.orders.leave(seqno);
+        Status::Ok
+    }
+
+    /// `release`: drop the trx state; a seqno that never left the commit order leaves now
+    /// (contract gotcha 11: an ordered-but-failed seqno must not block later commits).
+    pub fn release(&self, handle: &mut WsHandle) -> Status {
+        if handle.opaque != WsHandle::LOCAL {
+            return Status::Ok;
+        }
+        let shared = &self.shared;
+        let Some(trx) = shared.trxs.get(handle.trx_id) else {
+            handle.opaque = 0;
+            return Status::Ok;
+        };
+        let mut st = trx.lock();
+        if st.seqno.is_defined() && !shared.orders.has_left(st.seqno) {
+            shared.orders.leave(st.seqno);
+        }
+        let fragment_continues = st.last_flags & WsFlags::TRX_END == 0
+            && st.last_flags & WsFlags::ROLLBACK == 0
+            && st.phase == Phase::Committed
+            && !st.must_abort;
+        if fragment_continues {
+            // Streaming replication: the trx goes on with its next fragment.
+            st.phase = Phase::Executing;
+            st.seqno = Seqno::UNDEFINED;
+            return Status::Ok;
+        }
+        drop(st);
+        shared.trxs.remove(handle.trx_id);
+        handle.opaque = 0;
+        Status::Ok
+    }
+
+    /// `replay_trx`: re-apply a BF-aborted, already certified local trx on its client thread.
+    /// Answers only OK or TRX_FAIL: anything else makes MariaDB abort (contract §4.6).
+    pub fn replay_trx(&self, handle: &WsHandle, ctx: RecvCtx) -> Status {
+        let shared = &self.shared;
+        let Some(trx) = shared.trxs.get(handle.trx_id) else {
+            return Status::TrxFail;
+        };
+        let (ws, seqno, depends_on) = {
+            let mut st = trx.lock();
+            let Some(ws) = st.writeset.clone() else {
+                return Status::TrxFail;
+            };
+            if !st.seqno.is_defined() || st.phase == Phase::Aborted {
+                return Status::TrxFail;
+            }
+            st.phase = Phase::Replaying;
+            st.must_abort = false;
+            (ws, st.seqno, st.depends_on)
+        };
+        Counters::add(&shared.counters.local_replays, 1);
+        if shared
+            .orders
+            .wait_committed(depends_on, None, &|| false)
+            .is_err()
+        {
+            return Status::TrxFail;
+        }
+        let (node_id, history, _) = shared.identity();
+        let meta = TrxMeta {
+            gtid: Gtid::new(history, seqno),
+            source: node_id,
+            trx_id: ws.trx_id,
+            conn_id: ws.conn_id,
+            depends_on,
+        };
+        let handle = WsHandle {
+            trx_id: handle.trx_id,
+            opaque: WsHandle::LOCAL,
+        };
+        let outcome = shared
+            .server
+            .apply(ctx, handle, ws.flags(), &ws.data, &meta);
+        if !shared.orders.has_left(seqno) {
+            shared.orders.leave(seqno);
+        }
+        if outcome.ok {
+            Status::Ok
+        } else {
+            log::error!("Replay of trx {} (seqno {seqno}) failed", ws.trx_id);
+            Status::TrxFail
+        }
+    }
+
+    /// `abort_certification` (contract §4.5): always answers with a victim seqno.
+    pub fn abort_certification(&self, bf_seqno: Seqno, victim_trx: u64) -> (Status, Seqno) {
+        let Some(trx) = self.shared.trxs.get(victim_trx) else {
+            return (Status::Ok, Seqno::UNDEFINED);
+        };
+        let answer = trx::bf_abort(&trx, bf_seqno);
+        self.shared.orders.poke();
+        match answer {
+            AbortAnswer::Aborted { victim_seqno } => (Status::Ok, victim_seqno),
+            AbortAnswer::NotAllowed { victim_seqno } => (Status::NotAllowed, victim_seqno),
+        }
+    }
+
+    /// `rollback`: replicate a rollback fragment for a streaming trx.
+    pub fn rollback(&self, trx_id: u64) -> Status {
+        let mut handle = WsHandle {
+            trx_id,
+            opaque: WsHandle::LOCAL,
+        };
+        if self.shared.trxs.get(trx_id).is_none() {
+            return Status::Ok;
+        }
+        let mut meta = TrxMeta::UNDEFINED;
+        let status = self.certify(
+            0,
+            &mut handle,
+            WsFlags::ROLLBACK | WsFlags::PA_UNSAFE,
+            &mut meta,
+        );
+        if meta.gtid.seqno.is_defined() && !self.shared.orders.has_left(meta.gtid.seqno) {
+            self.shared.orders.leave(meta.gtid.seqno);
+        }
+        match status {
+            Status::Ok | Status::TrxFail => Status::Ok,
+            other => other,
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Total order isolation
+
+    /// `to_execute_start`: replicate a DDL and hold the total order until `to_execute_end`.
+    pub fn to_execute_start(
+        &self,
+        conn_id: u64,
+        keys: &[Vec<&[u8]>],
+        action: &[u8],
+        flags: u32,
+        meta: &mut TrxMeta,
+    ) -> Status {
+        *meta = TrxMeta::UNDEFINED;
+        let shared = &self.shared;
+        let (node_id, history, primary) = shared.identity();
+        if !primary {
+            return Status::ConnFail;
+        }
+        let key = TOI_KEY | conn_id;
+        let trx = shared.trxs.get_or_create(key);
+        let ws = {
+            let mut st = trx.lock();
+            for parts in keys {
+                st.add_key(&key_hashes(parts), KeyType::Exclusive, 0);
+            }
+            if keys.is_empty() {
+                // A server-level action (no keys) isolates against everything.
+                st.add_key(&key_hashes(&[]), KeyType::Exclusive, 0);
+            }
+            let (keys, _) = st.take_contents();
+            st.phase = Phase::Replicating;
+            st.outcome = None;
+            Arc::new(Writeset {
+                source: node_id,
+                trx_id: u64::MAX,
+                conn_id,
+                flags: flags | WsFlags::ISOLATION,
+                last_seen: shared.orders.last_committed(),
+                keys,
+                data: action.to_vec(),
+            })
+        };
+        shared.count_replicated(&ws);
+        if let Err(e) = self.runtime.propose(ws, key) {
+            log::warn!("Could not replicate TOI action of connection {conn_id}: {e}");
+            shared.trxs.remove(key);
+            return Status::ConnFail;
+        }
+        let outcome = trx.wait_outcome();
+        shared.trxs.remove(key);
+        match outcome {
+            Outcome::Failed { reason } => {
+                log::warn!("TOI action of connection {conn_id} was not ordered: {reason}");
+                Status::ConnFail
+            }
+            Outcome::Ordered { seqno, verdict } => {
+                *meta = TrxMeta {
+                    gtid: Gtid::new(history, seqno),
+                    source: node_id,
+                    trx_id: u64::MAX,
+                    conn_id,
+                    depends_on: seqno.prev(),
+                };
+                lock(&shared.toi).insert(conn_id, seqno);
+                if let Verdict::Conflict { .. } = verdict {
+                    // meta stays defined: wsrep-lib calls to_execute_end to release it.
+                    return Status::TrxFail;
+                }
+                match shared.orders.wait_commit_turn(seqno, &|| false) {
+                    Ok(()) => Status::Ok,
+                    Err(_) => Status::ConnFail,
+                }
+            }
+        }
+    }
+
+    /// `to_execute_end`: the DDL is done; let the order move on.
+    pub fn to_execute_end(&self, conn_id: u64, error: &[u8]) -> Status {
+        let Some(seqno) = lock(&self.shared.toi).remove(&conn_id) else {
+            return Status::Ok;
+        };
+        if !error.is_empty() && error.iter().any(|b| *b != 0) {
+            log::warn!(
+                "TOI action at seqno {seqno} failed locally: {}",
+                status::Printable(error)
+            );
+        }
+        self.shared.orders.leave(seqno);
+        Status::Ok
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Causal reads and positions
+
+    /// `sync_wait` (contract §5.6). `upto = None` establishes a cluster-wide causal point.
+    pub fn sync_wait(&self, upto: Option<Gtid>, timeout: Option<Duration>) -> Result<Gtid, Status> {
+        let shared = &self.shared;
+        let timeout = timeout.unwrap_or_else(|| lock(&shared.options).causal_read_timeout());
+        let target = match upto {
+            Some(gtid) => gtid.seqno,
+            None => {
+                let token = shared.next_token.fetch_add(1, Ordering::Relaxed);
+                lock(&shared.read_points).insert(token, None);
+                if let Err(e) = self.runtime.read_point(token) {
+                    lock(&shared.read_points).remove(&token);
+                    log::debug!("causal read point refused: {e}");
+                    return Err(Status::ConnFail);
+                }
+                let point = shared.wait_read_point(token, timeout);
+                Counters::add(&shared.counters.causal_reads, 1);
+                match point {
+                    Some(Ok(seqno)) => seqno,
+                    Some(Err(reason)) => {
+                        log::debug!("causal read point failed: {reason}");
+                        return Err(Status::ConnFail);
+                    }
+                    None => return Err(Status::TrxFail),
+                }
+            }
+        };
+        match shared
+            .orders
+            .wait_committed(target, Some(timeout), &|| false)
+        {
+            Ok(()) => Ok(self.last_committed_id()),
+            Err(_) => Err(Status::TrxFail),
+        }
+    }
+
+    pub fn last_committed_id(&self) -> Gtid {
+        let history = lock(&self.shared.node).history;
+        Gtid::new(history, self.shared.orders.last_committed())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // State transfer
+
+    pub fn sst_sent(&self, gtid: Gtid, rcode: i32) -> Status {
+        if rcode < 0 {
+            log::warn!("State transfer to joiner failed: {rcode} ({gtid})");
+        } else {
+            log::info!("State transfer to joiner complete: {gtid}");
+        }
+        Status::Ok
+    }
+
+    pub fn sst_received(&self, gtid: Gtid, rcode: i32) -> Status {
+        log::warn!(
+            "sst_received({gtid}, {rcode}): state transfer into a running cluster is not \
+             implemented yet in Trireme {TRIREME_VERSION}"
+        );
+        Status::NotImplemented
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Pause, desync
+
+    /// `pause`: nothing new applies, commits or certifies until `resume`; returns the
+    /// position everything before has committed to (the SST / FTWRL position).
+    pub fn pause(&self) -> Result<Seqno, Status> {
+        let target = {
+            let mut gate = lock(&self.shared.gate);
+            if gate.pauses == 0 {
+                gate.paused_at = gate.dispatched;
+            }
+            gate.pauses += 1;
+            gate.paused_at
+        };
+        match self.shared.orders.wait_committed(target, None, &|| false) {
+            Ok(()) => {
+                log::info!("Provider paused at {target}");
+                Ok(target)
+            }
+            Err(_) => {
+                self.resume();
+                Err(Status::NodeFail)
+            }
+        }
+    }
+
+    pub fn resume(&self) -> Status {
+        let mut gate = lock(&self.shared.gate);
+        if gate.pauses == 0 {
+            return Status::Ok;
+        }
+        gate.pauses -= 1;
+        if gate.pauses == 0 {
+            log::info!("Provider resumed");
+            while let Some(event) = gate.held.pop_front() {
+                self.shared.dispatch(&mut gate, event);
+            }
+        }
+        Status::Ok
+    }
+
+    pub fn desync(&self) -> Status {
+        let mut node = lock(&self.shared.node);
+        node.desync_count += 1;
+        if node.member == MemberState::Synced || node.member == MemberState::Joined {
+            node.member = MemberState::Donor;
+        }
+        Status::Ok
+    }
+
+    pub fn resync(&self) -> Status {
+        let mut node = lock(&self.shared.node);
+        if node.desync_count > 0 {
+            node.desync_count -= 1;
+        }
+        if node.desync_count == 0 && node.member == MemberState::Donor {
+            node.member = MemberState::Joined;
+            drop(node);
+            // synced_cb must come from an applier thread.
+            self.shared.queue.push(Work::Synced);
+        }
+        Status::Ok
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Status
+
+    pub fn stats(&self) -> Vec<(&'static str, StatValue)> {
+        let shared = &self.shared;
+        let facts = {
+            let node = lock(&shared.node);
+            let incoming = match &node.view {
+                Some(view) => view
+                    .members
+                    .iter()
+                    .map(|m| m.incoming.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                None => String::new(),
+            };
+            NodeFacts {
+                history_uuid: node.history.to_string(),
+                last_committed: shared.orders.last_committed().0,
+                local_state: node.member as i64,
+                local_state_comment: node.member.comment().to_string(),
+                incoming_addresses: incoming,
+                desync_count: node.desync_count,
+                gcomm_uuid: node.node_id.to_string(),
+                evs_state: match node.connection {
+                    Connection::Connected => "OPERATIONAL".into(),
+                    _ => "CLOSED".into(),
+                },
+                segment: i64::from(lock(&shared.options).segment()),
+                open_connections: 0,
+            }
+        };
+        shared
+            .counters
+            .open_transactions
+            .store(shared.trxs.len() as i64, Ordering::Relaxed);
+        let status = self.runtime.status();
+        shared
+            .counters
+            .cert_index_size
+            .store(status.cert_index_size, Ordering::Relaxed);
+        shared
+            .counters
+            .cached_downto
+            .store(status.cached_downto.0, Ordering::Relaxed);
+        stats::collect(&shared.counters, &facts)
+    }
+
+    pub fn stats_reset(&self) {
+        self.shared.counters.reset();
+    }
+
+    /// The node's own id for this connection (`wsrep_gcomm_uuid`).
+    pub fn node_id(&self) -> NodeId {
+        lock(&self.shared.node).node_id
+    }
+
+    /// Destroys the instance: stops the shard threads and records the final position if the
+    /// server did not disconnect first.
+    pub fn shutdown(self) {
+        let connected = lock(&self.shared.node).connection != Connection::Disconnected;
+        if connected {
+            let _ = self.disconnect();
+        }
+        self.runtime.stop();
+        if connected {
+            let _ = self.shared.store_final_state();
+        }
+        log::info!("Trireme provider released");
+    }
+}
+
+impl Shared {
+    /// (node id, history, primary?)
+    fn identity(&self) -> (NodeId, HistoryId, bool) {
+        let node = lock(&self.node);
+        let primary = node.connection == Connection::Connected
+            && node.view.as_ref().is_some_and(View::is_primary);
+        (node.node_id, node.history, primary)
+    }
+
+    fn count_replicated(&self, ws: &Writeset) {
+        let c = &self.counters;
+        Counters::add(&c.replicated, 1);
+        Counters::add(
+            &c.replicated_bytes,
+            (ws.data.len() + 24 * ws.keys.len() + 64) as u64,
+        );
+        Counters::add(&c.repl_keys, ws.keys.len() as u64);
+        Counters::add(&c.repl_keys_bytes, 24 * ws.keys.len() as u64);
+        Counters::add(&c.repl_data_bytes, ws.data.len() as u64);
+    }
+
+    fn store_state(&self, position: Gtid, safe_to_bootstrap: bool) -> Result<(), ProviderError> {
+        let state = SavedState {
+            position,
+            safe_to_bootstrap,
+        };
+        self.state_file
+            .store(&state)
+            .map_err(|reason| ProviderError::StateFile {
+                path: self.state_file.path().display().to_string(),
+                reason,
+            })?;
+        lock(&self.node).saved = state;
+        Ok(())
+    }
+
+    /// Clean shutdown: the real position, and "safe to bootstrap" if this node was the last
+    /// member of the primary component (Galera's rule).
+    fn store_final_state(&self) -> Result<(), ProviderError> {
+        let (history, safe) = {
+            let node = lock(&self.node);
+            let alone = node
+                .view
+                .as_ref()
+                .is_some_and(|v| v.is_primary() && v.members.len() == 1);
+            (node.history, alone || node.saved.safe_to_bootstrap)
+        };
+        let position = Gtid::new(history, self.orders.last_committed());
+        log::info!(
+            "Saving state {position}, safe_to_bootstrap {}",
+            u8::from(safe)
+        );
+        self.store_state(position, safe)
+    }
+
+    fn wait_read_point(&self, token: Token, timeout: Duration) -> Option<Result<Seqno, String>> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut points = lock(&self.read_points);
+        loop {
+            if let Some(Some(result)) = points.get(&token) {
+                let result = result.clone();
+                points.remove(&token);
+                return Some(result);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                points.remove(&token);
+                return None;
+            }
+            points = self
+                .read_point_ready
+                .wait_timeout(points, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Routes one delivered event (called with the gate held, in total order).
+    fn dispatch(&self, gate: &mut Gate, event: Delivered) {
+        match event {
+            Delivered::Writeset {
+                seqno,
+                ws,
+                verdict,
+                local,
+            } => {
+                gate.dispatched = gate.dispatched.max(seqno);
+                let depends_on = match verdict {
+                    Verdict::Pass { depends_on } => depends_on,
+                    Verdict::Conflict { .. } => Seqno::UNDEFINED,
+                };
+                self.counters
+                    .record_cert(seqno.0, ws.last_seen.0, depends_on.0);
+                if let Some(token) = local {
+                    if let Some(trx) = self.trxs.get(token) {
+                        let waiting = trx.lock().phase == Phase::Replicating;
+                        if waiting {
+                            trx.complete(Outcome::Ordered { seqno, verdict });
+                            return;
+                        }
+                    }
+                }
+                Counters::add(&self.counters.received, 1);
+                Counters::add(&self.counters.received_bytes, ws.data.len() as u64);
+                match verdict {
+                    Verdict::Pass { depends_on } => {
+                        let len = self.queue.push(Work::Apply {
+                            seqno,
+                            ws,
+                            depends_on,
+                        });
+                        self.counters.recv_queue.set(len);
+                    }
+                    // A writeset that failed certification is skipped by every node alike;
+                    // it leaves the order at once so later commits do not wait for it.
+                    Verdict::Conflict { .. } => {
+                        self.orders.leave(seqno);
+                    }
+                }
+            }
+            Delivered::View(view) => {
+                if view.is_primary() {
+                    gate.dispatched = gate.dispatched.max(view.seqno);
+                }
+                self.queue.push(Work::View(view));
+            }
+            Delivered::Joined { view, start } => {
+                self.queue.push(Work::Joined { view, start });
+            }
+            Delivered::ProposalFailed { token, reason } => {
+                if let Some(trx) = self.trxs.get(token) {
+                    trx.complete(Outcome::Failed { reason });
+                }
+            }
+            Delivered::ReadPoint { token, seqno } => {
+                let mut points = lock(&self.read_points);
+                if let Some(slot) = points.get_mut(&token) {
+                    *slot = Some(Ok(seqno));
+                    self.read_point_ready.notify_all();
+                }
+            }
+            Delivered::ReadPointFailed { token } => {
+                let mut points = lock(&self.read_points);
+                if let Some(slot) = points.get_mut(&token) {
+                    *slot = Some(Err(
+                        "no causal read point outside a primary component".into()
+                    ));
+                    self.read_point_ready.notify_all();
+                }
+            }
+            Delivered::DonateState {
+                joiner,
+                request,
+                ist_from,
+            } => {
+                self.queue.push(Work::Donate {
+                    joiner,
+                    request,
+                    ist_from,
+                });
+            }
+            Delivered::Disconnected { history, seqno } => {
+                self.trxs.fail_all_replicating("provider disconnected");
+                {
+                    let mut points = lock(&self.read_points);
+                    for slot in points.values_mut() {
+                        if slot.is_none() {
+                            *slot = Some(Err("provider disconnected".into()));
+                        }
+                    }
+                    self.read_point_ready.notify_all();
+                }
+                self.queue.push(Work::Final {
+                    view: View::disconnected(history, seqno),
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // The applier side
+
+    fn applier_loop(&self, ctx: RecvCtx) -> Status {
+        loop {
+            let Some((work, left)) = self.queue.pop() else {
+                // Another applier delivered the final view.
+                return Status::ConnFail;
+            };
+            self.counters.recv_queue.set(left);
+            match work {
+                Work::Apply {
+                    seqno,
+                    ws,
+                    depends_on,
+                } => {
+                    let exit = self.apply_one(ctx, seqno, &ws, depends_on);
+                    // Never let the last applier go (contract §3.7).
+                    if exit && self.appliers.load(Ordering::SeqCst) > 1 {
+                        return Status::Ok;
+                    }
+                }
+                Work::View(view) => self.deliver_view(ctx, view),
+                Work::Synced => self.report_synced(),
+                Work::Joined { view, start } => self.on_joined(ctx, view, start),
+                Work::Donate {
+                    joiner,
+                    request,
+                    ist_from,
+                } => {
+                    log::warn!(
+                        "Node {joiner} asked for state ({} request bytes, IST from {ist_from}): \
+                         donating is not implemented yet in Trireme {TRIREME_VERSION}",
+                        request.len()
+                    );
+                }
+                Work::Final { view } => {
+                    self.deliver_final(ctx, view);
+                    return Status::Ok;
+                }
+            }
+        }
+    }
+
+    fn apply_one(&self, ctx: RecvCtx, seqno: Seqno, ws: &Writeset, depends_on: Seqno) -> bool {
+        if !self.orders.has_left(depends_on) && depends_on.is_defined() {
+            Counters::add(&self.counters.apply_waits, 1);
+        }
+        if self
+            .orders
+            .wait_committed(depends_on, None, &|| false)
+            .is_err()
+        {
+            return false;
+        }
+        let history = lock(&self.node).history;
+        let meta = TrxMeta {
+            gtid: Gtid::new(history, seqno),
+            source: ws.source,
+            trx_id: ws.trx_id,
+            conn_id: ws.conn_id,
+            depends_on,
+        };
+        let handle = WsHandle {
+            trx_id: ws.trx_id,
+            opaque: WsHandle::APPLIED,
+        };
+        let outcome = self.server.apply(ctx, handle, ws.flags(), &ws.data, &meta);
+        if !self.orders.has_left(seqno) {
+            // The server failed before leaving the commit order; do not block the order.
+            self.orders.leave(seqno);
+        }
+        if !outcome.ok {
+            log::error!(
+                "Failed to apply writeset seqno {seqno} from {} (trx {}): the node's data may \
+                 now differ from the cluster",
+                ws.source,
+                ws.trx_id
+            );
+            lock(&self.node).member = MemberState::Error;
+        }
+        outcome.exit_loop
+    }
+
+    fn deliver_view(&self, ctx: RecvCtx, view: View) {
+        if !view.is_primary() {
+            log::info!("Non-primary view: {} member(s)", view.members.len());
+            {
+                let mut node = lock(&self.node);
+                node.view = Some(view.clone());
+                if node.member != MemberState::Error {
+                    node.member = MemberState::Initialized;
+                }
+            }
+            self.server.view(ctx, &view);
+            return;
+        }
+        // Configuration changes are applied alone, after everything before them.
+        let _ = self
+            .orders
+            .wait_committed(view.seqno.prev(), None, &|| false);
+        let first = {
+            let mut node = lock(&self.node);
+            let first = !node.connected_reported;
+            node.connected_reported = true;
+            node.history = view.history;
+            node.view = Some(view.clone());
+            first
+        };
+        log::info!(
+            "Primary view #{} at seqno {}: {} member(s)",
+            view.view_id.0,
+            view.seqno,
+            view.members.len()
+        );
+        if first && !self.server.connected(&view) {
+            log::error!(
+                "The server refused the connected callback for view #{}",
+                view.view_id.0
+            );
+        }
+        if !self.server.view(ctx, &view) {
+            log::error!("The server failed to process view #{}", view.view_id.0);
+        }
+        self.orders.leave(view.seqno);
+        let alone = view.members.len() == 1;
+        let _ = self.store_state(Gtid::new(view.history, Seqno::UNDEFINED), alone);
+        let became_synced = {
+            let mut node = lock(&self.node);
+            if first && matches!(node.member, MemberState::Initialized | MemberState::Joined) {
+                node.member = if node.desync_count > 0 {
+                    MemberState::Donor
+                } else {
+                    MemberState::Joined
+                };
+                node.member == MemberState::Joined
+            } else {
+                false
+            }
+        };
+        if became_synced {
+            self.report_synced();
+        }
+    }
+
+    fn on_joined(&self, _ctx: RecvCtx, view: View, start: Gtid) {
+        log::error!(
+            "Joined a running group at {start} with {} member(s): state transfer is not \
+             implemented yet in Trireme {TRIREME_VERSION}",
+            view.members.len()
+        );
+        lock(&self.node).member = MemberState::Error;
+    }
+
+    fn report_synced(&self) {
+        let report = {
+            let mut node = lock(&self.node);
+            if node.member == MemberState::Joined && node.desync_count == 0 {
+                node.member = MemberState::Synced;
+                true
+            } else {
+                false
+            }
+        };
+        if report {
+            log::info!("Synced with the group");
+            if !self.server.synced() {
+                log::error!("The server refused the synced callback");
+            }
+        }
+    }
+
+    fn deliver_final(&self, ctx: RecvCtx, view: View) {
+        log::info!("Delivering the final view; leaving the group");
+        self.server.view(ctx, &view);
+        if let Err(e) = self.store_final_state() {
+            log::error!("{e}");
+        }
+        {
+            let mut node = lock(&self.node);
+            node.connection = Connection::Disconnected;
+            node.member = MemberState::Initialized;
+            node.view = None;
+        }
+        self.queue.close();
+    }
+}
+
+impl Sink for Shared {
+    fn deliver(&self, event: Delivered) {
+        let mut gate = lock(&self.gate);
+        let ordered = matches!(event, Delivered::Writeset { .. } | Delivered::View(_));
+        if gate.pauses > 0 && ordered {
+            gate.held.push_back(event);
+            return;
+        }
+        self.dispatch(&mut gate, event);
+    }
+
+    fn committed(&self) -> Seqno {
+        self.orders.last_committed()
+    }
+}
+
+/// Galera's rule for the starting position: the saved file first; its seqno is trusted unless
+/// it is -1 (running or crashed), in which case `wsrep_start_position` (from
+/// `--wsrep-recover`) supplies it if it names the same history (contract §6.6).
+fn resolve_position(saved: &SavedState, start: Gtid) -> Gtid {
+    let file = saved.position;
+    if file.history.is_nil() {
+        return if start.history.is_nil() {
+            Gtid::UNDEFINED
+        } else {
+            start
+        };
+    }
+    if file.seqno.is_defined() {
+        return file;
+    }
+    if start.history == file.history && start.seqno.is_defined() {
+        return start;
+    }
+    file
+}
+
+/// Parses `gcomm://host:port,host2?option=value` into the peer list (empty: bootstrap).
+pub fn parse_cluster_address(url: &str) -> Result<Vec<String>, ProviderError> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("gcomm://")
+        .ok_or_else(|| ProviderError::BadAddress {
+            address: url.to_string(),
+            reason: "expected the gcomm:// scheme".into(),
+        })?;
+    let hosts = rest.split('?').next().unwrap_or("");
+    if rest.contains('?') {
+        log::info!("Ignoring options in cluster address '{url}'; use wsrep_provider_options");
+    }
+    Ok(hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gtid(text: &str) -> Gtid {
+        text.parse().unwrap()
+    }
+
+    const U: &str = "c3b16fe6-e77a-11f1-90be-d2d5e7a9831b";
+
+    #[test]
+    fn position_comes_from_the_saved_file_unless_it_says_unknown() {
+        let saved = SavedState {
+            position: gtid(&format!("{U}:4")),
+            safe_to_bootstrap: true,
+        };
+        assert_eq!(
+            resolve_position(&saved, gtid(&format!("{U}:9"))),
+            gtid(&format!("{U}:4"))
+        );
+        let crashed = SavedState {
+            position: gtid(&format!("{U}:-1")),
+            safe_to_bootstrap: false,
+        };
+        assert_eq!(
+            resolve_position(&crashed, gtid(&format!("{U}:9"))),
+            gtid(&format!("{U}:9"))
+        );
+        let other = "11111111-e77a-11f1-90be-d2d5e7a9831b:9";
+        assert_eq!(
+            resolve_position(&crashed, gtid(other)),
+            gtid(&format!("{U}:-1"))
+        );
+        assert_eq!(
+            resolve_position(&SavedState::EMPTY, gtid(other)),
+            gtid(other)
+        );
+        assert_eq!(
+            resolve_position(&SavedState::EMPTY, Gtid::UNDEFINED),
+            Gtid::UNDEFINED
+        );
+    }
+
+    #[test]
+    fn cluster_addresses_parse_like_galera() {
+        assert!(parse_cluster_address("gcomm://").unwrap().is_empty());
+        assert!(parse_cluster_address("gcomm://?pc.wait_prim=no")
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            parse_cluster_address("gcomm://10.0.0.1:4567, 10.0.0.2").unwrap(),
+            vec!["10.0.0.1:4567".to_string(), "10.0.0.2".to_string()]
+        );
+        assert_eq!(
+            parse_cluster_address("gcomm://[::1]:4567").unwrap(),
+            vec!["[::1]:4567"]
+        );
+        assert!(parse_cluster_address("tcp://x").is_err());
+    }
+}

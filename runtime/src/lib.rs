@@ -1,1 +1,199 @@
-//! (being written)
+//! Trireme's shard threads.
+//!
+//! Thread-per-core: `trireme.shards` threads started at `init` and joined at `free`. Each runs
+//! one loop, in this order and for these reasons:
+//!
+//! 1. **drain the inbox**: commands from MariaDB's threads (propose, connect, read point...)
+//!    arrive on a bounded channel; draining first keeps client latency low;
+//! 2. **poll I/O**: frames from peers (the `net` transport);
+//! 3. **tick**: protocol timers count ticks derived from CLOCK_MONOTONIC, so a process resumed
+//!    after SIGSTOP first sees all the time that passed;
+//! 4. **process ready work**: the group core's `Ready` (send messages, deliver ordered events:
+//!    certify, append to the GCache, hand to the owner's [`Sink`]);
+//! 5. **spin, then park**: spin up to `trireme.spin_budget_us` when something just happened
+//!    (a reply is likely to follow within a round trip), then park on an eventfd (plus the
+//!    sockets) until the next tick. Two spinning threads would starve mariadbd on a small VM,
+//!    hence the bound.
+//!
+//! Shard 0 owns the group core, the network connections, the certification index and the
+//! GCache. (Spreading the index and the GCache over the other shards by key hash and seqno
+//! stripe is described in docs/DESIGN.md; with `trireme.shards=1`, the default on machines of
+//! up to 4 CPUs, everything stays on one thread and costs no extra hop.)
+//!
+//! MariaDB's threads never touch shard-owned data: [`Runtime`]'s methods only enqueue
+//! commands, and results come back through the owner's [`Sink`].
+
+mod api;
+mod config;
+mod ordering;
+mod shard;
+pub mod sys;
+
+pub use api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
+pub use config::RuntimeConfig;
+
+use crossbeam_channel::{bounded, Sender};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use trireme_types::{Seqno, Writeset};
+
+/// Capacity of a shard's command inbox. A full inbox makes the caller wait (backpressure),
+/// it never drops commands.
+pub const INBOX_CAPACITY: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot start shard thread {index}: {source}")]
+    Spawn { index: u32, source: std::io::Error },
+    #[error("cannot create the shard wake-up eventfd: {0}")]
+    EventFd(std::io::Error),
+    #[error("the shard threads have stopped")]
+    Stopped,
+    #[error("connect failed: {0}")]
+    Connect(String),
+    #[error("not connected to a group")]
+    NotConnected,
+}
+
+/// Commands MariaDB's threads send to shard 0.
+pub(crate) enum Command {
+    Connect {
+        request: ConnectRequest,
+        reply: Sender<Result<(), String>>,
+    },
+    Propose {
+        ws: Arc<Writeset>,
+        token: Token,
+    },
+    ReadPoint {
+        token: Token,
+    },
+    Disconnect,
+    ForceBootstrap,
+    Stop,
+}
+
+/// Facts the shards publish for status variables, read lock-free.
+#[derive(Default)]
+pub(crate) struct Board {
+    pub cert_index_size: AtomicU64,
+    pub cached_downto: AtomicI64,
+    pub primary: AtomicBool,
+}
+
+/// What the shards publish for `SHOW STATUS`.
+#[derive(Clone, Copy, Debug)]
+pub struct RuntimeStatus {
+    pub cert_index_size: u64,
+    pub cached_downto: Seqno,
+}
+
+/// The running shard threads.
+pub struct Runtime {
+    inbox: Sender<Command>,
+    waker: Arc<sys::EventFd>,
+    threads: Vec<JoinHandle<()>>,
+    board: Arc<Board>,
+}
+
+impl Runtime {
+    /// Starts the shard threads. Checks locked memory and io_uring first and says once
+    /// which transport path will be used.
+    pub fn start(config: RuntimeConfig, sink: Arc<dyn Sink>) -> Result<Runtime, RuntimeError> {
+        let memlock = sys::raise_memlock();
+        let uring = match config.transport {
+            trireme_config::TransportChoice::Portable => {
+                Err("forced by trireme.transport=portable".to_string())
+            }
+            _ => sys::probe_io_uring(),
+        };
+        match (&uring, memlock.budget_bytes()) {
+            (Ok(()), Some(budget)) => log::info!(
+                "io_uring available; locked-memory budget {} KiB (shared by every process of this user)",
+                budget / 1024
+            ),
+            (Ok(()), None) => log::info!("io_uring available; locked memory not limited"),
+            (Err(reason), _) => log::warn!("io_uring cannot be used ({reason}); using the portable path"),
+        }
+        let waker = Arc::new(sys::EventFd::new().map_err(RuntimeError::EventFd)?);
+        let board = Arc::new(Board::default());
+        board.cached_downto.store(-1, Ordering::Relaxed);
+        let (inbox, commands) = bounded(INBOX_CAPACITY);
+        let shard0 =
+            shard::Shard0::new(config.clone(), sink, commands, waker.clone(), board.clone());
+        let core = config.pin_core(0);
+        let thread = std::thread::Builder::new()
+            .name("trireme-shard0".into())
+            .spawn(move || shard0.run(core))
+            .map_err(|source| RuntimeError::Spawn { index: 0, source })?;
+        log::info!("Started {} shard thread(s)", 1);
+        Ok(Runtime {
+            inbox,
+            waker,
+            threads: vec![thread],
+            board,
+        })
+    }
+
+    fn send(&self, command: Command) -> Result<(), RuntimeError> {
+        self.inbox
+            .send(command)
+            .map_err(|_| RuntimeError::Stopped)?;
+        self.waker.signal();
+        Ok(())
+    }
+
+    /// Enters the group; returns once the node is a member (bootstrap: at once).
+    pub fn connect(&self, request: ConnectRequest) -> Result<(), RuntimeError> {
+        let (reply, answer) = bounded(1);
+        self.send(Command::Connect { request, reply })?;
+        match answer.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(RuntimeError::Connect(reason)),
+            Err(_) => Err(RuntimeError::Stopped),
+        }
+    }
+
+    /// Hands a local writeset to the group; the outcome arrives as `Delivered::Writeset`
+    /// with `local: Some(token)` or `Delivered::ProposalFailed`.
+    pub fn propose(&self, ws: Arc<Writeset>, token: Token) -> Result<(), RuntimeError> {
+        self.send(Command::Propose { ws, token })
+    }
+
+    /// Asks for a causal read point; it arrives as `Delivered::ReadPoint`.
+    pub fn read_point(&self, token: Token) -> Result<(), RuntimeError> {
+        self.send(Command::ReadPoint { token })
+    }
+
+    /// Leaves the group; ends with `Delivered::Disconnected`.
+    pub fn disconnect(&self) -> Result<(), RuntimeError> {
+        self.send(Command::Disconnect)
+    }
+
+    /// `pc.bootstrap=YES`: make this (non-primary) component primary.
+    pub fn force_bootstrap(&self) -> Result<(), RuntimeError> {
+        self.send(Command::ForceBootstrap)
+    }
+
+    pub fn status(&self) -> RuntimeStatus {
+        RuntimeStatus {
+            cert_index_size: self.board.cert_index_size.load(Ordering::Relaxed),
+            cached_downto: Seqno(self.board.cached_downto.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Stops and joins every shard thread.
+    pub fn stop(self) {
+        let _ = self.send(Command::Stop);
+        for thread in self.threads {
+            if thread.join().is_err() {
+                log::error!("a shard thread ended with a panic");
+            }
+        }
+    }
+}
+
+/// How long a parked shard sleeps when it has no timer due sooner.
+pub(crate) const MAX_PARK: Duration = Duration::from_millis(100);

@@ -5,8 +5,19 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A raw 16-byte UUID. Wrapped by [`NodeId`] and [`HistoryId`] so the two are never mixed up.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq, Eq, Hash))]
 pub struct Uuid(pub [u8; 16]);
 
@@ -44,7 +55,11 @@ impl Uuid {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
             let mixed = xxhash_rust::xxh3::xxh3_128(
-                &[nanos.to_le_bytes().as_slice(), &std::process::id().to_le_bytes()].concat(),
+                &[
+                    nanos.to_le_bytes().as_slice(),
+                    &std::process::id().to_le_bytes(),
+                ]
+                .concat(),
             );
             bytes = mixed.to_le_bytes();
         }
@@ -74,8 +89,14 @@ impl FromStr for Uuid {
     type Err = ParseUuidError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let err = || ParseUuidError { text: text.to_string() };
+        let err = || ParseUuidError {
+            text: text.to_string(),
+        };
         let trimmed = text.trim();
+        // Byte offsets below assume one byte per character.
+        if !trimmed.is_ascii() {
+            return Err(err());
+        }
         let groups: Vec<&str> = trimmed.split('-').collect();
         let lengths = [8, 4, 4, 4, 12];
         if groups.len() != 5 || groups.iter().zip(lengths).any(|(g, n)| g.len() != n) {
@@ -177,7 +198,13 @@ mod tests {
 
     #[test]
     fn uuid_parse_rejects_wrong_shapes() {
-        for bad in ["", "c3b16fe6e77a11f190bed2d5e7a9831b", "c3b16fe6-e77a-11f1-90be-d2d5e7a9831", "g3b16fe6-e77a-11f1-90be-d2d5e7a9831b"] {
+        for bad in [
+            "",
+            "c3b16fe6-e77a-11f1-90be-d2d5e7a983é",
+            "c3b16fe6e77a11f190bed2d5e7a9831b",
+            "c3b16fe6-e77a-11f1-90be-d2d5e7a9831",
+            "g3b16fe6-e77a-11f1-90be-d2d5e7a9831b",
+        ] {
             assert!(bad.parse::<Uuid>().is_err(), "{bad}");
         }
     }

@@ -17,5 +17,5 @@ pub use ids::{HistoryId, NodeId, ParseUuidError, Uuid};
 pub use seqno::{ConnId, Gtid, Seqno, TrxId, ViewId};
 pub use view::{Member, MemberState, View, ViewStatus};
 pub use writeset::{
-    key_hashes, DecodeError, KeyHash, KeyType, WsFlags, WsKey, Writeset, MAX_WRITESET_BYTES,
+    key_hashes, DecodeError, KeyHash, KeyType, Writeset, WsFlags, WsKey, MAX_WRITESET_BYTES,
 };

@@ -6,8 +6,18 @@ use std::str::FromStr;
 
 /// A position in the cluster-wide total order. Seqnos are 1-based within a history;
 /// [`Seqno::UNDEFINED`] (-1) means "no position", exactly as in the wsrep API.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq, Eq, PartialOrd, Ord))]
 pub struct Seqno(pub i64);
 
@@ -54,7 +64,10 @@ pub struct Gtid {
 }
 
 impl Gtid {
-    pub const UNDEFINED: Gtid = Gtid { history: HistoryId::NIL, seqno: Seqno::UNDEFINED };
+    pub const UNDEFINED: Gtid = Gtid {
+        history: HistoryId::NIL,
+        seqno: Seqno::UNDEFINED,
+    };
 
     pub fn new(history: HistoryId, seqno: Seqno) -> Gtid {
         Gtid { history, seqno }
@@ -93,13 +106,28 @@ impl FromStr for Gtid {
         if seqno < -1 {
             return Err(format!("malformed GTID '{text}': seqno below -1"));
         }
-        Ok(Gtid { history, seqno: Seqno(seqno) })
+        Ok(Gtid {
+            history,
+            seqno: Seqno(seqno),
+        })
     }
 }
 
 /// The number of a primary configuration (`wsrep_cluster_conf_id`); -1 outside a primary.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Default,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq, Eq))]
 pub struct ViewId(pub i64);
 
@@ -139,7 +167,11 @@ mod tests {
     #[test]
     fn gtid_rejects_garbage() {
         assert!("nonsense".parse::<Gtid>().is_err());
-        assert!("c3b16fe6-e77a-11f1-90be-d2d5e7a9831b:x".parse::<Gtid>().is_err());
-        assert!("c3b16fe6-e77a-11f1-90be-d2d5e7a9831b:-7".parse::<Gtid>().is_err());
+        assert!("c3b16fe6-e77a-11f1-90be-d2d5e7a9831b:x"
+            .parse::<Gtid>()
+            .is_err());
+        assert!("c3b16fe6-e77a-11f1-90be-d2d5e7a9831b:-7"
+            .parse::<Gtid>()
+            .is_err());
     }
 }

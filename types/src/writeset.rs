@@ -29,8 +29,12 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    pub const ALL: [KeyType; 4] =
-        [KeyType::Shared, KeyType::Reference, KeyType::Update, KeyType::Exclusive];
+    pub const ALL: [KeyType; 4] = [
+        KeyType::Shared,
+        KeyType::Reference,
+        KeyType::Update,
+        KeyType::Exclusive,
+    ];
 
     pub fn from_u8(value: u8) -> Option<KeyType> {
         match value {
@@ -50,8 +54,20 @@ impl KeyType {
 /// A 128-bit hash of a key prefix, stable across processes, machines and releases
 /// (xxh3-128 of the length-prefixed parts). Certification must give the same answer on every
 /// node, so this must never depend on a per-process seed.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Default,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq, Eq, Hash))]
 pub struct KeyHash(pub u128);
 
@@ -83,8 +99,7 @@ pub fn key_hashes(parts: &[&[u8]]) -> Vec<KeyHash> {
 
 /// One certification key in a writeset: its hash and the strongest type it was appended
 /// with.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
 pub struct WsKey {
     pub hash: KeyHash,
@@ -137,8 +152,7 @@ impl std::fmt::Debug for WsFlags {
 }
 
 /// A replicated unit: a transaction (or fragment, or TOI action) with its keys and payload.
-#[derive(Clone, PartialEq, Eq, Debug)]
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
 pub struct Writeset {
     /// The node incarnation that originated it.
@@ -180,7 +194,10 @@ impl Writeset {
             }
             return;
         }
-        self.keys.push(WsKey { hash, kind: kind as u8 });
+        self.keys.push(WsKey {
+            hash,
+            kind: kind as u8,
+        });
     }
 
     pub fn flags(&self) -> WsFlags {
@@ -189,7 +206,8 @@ impl Writeset {
 
     /// The wire form. Aligned so that [`decode`] can validate it in place.
     pub fn encode(&self) -> rkyv::util::AlignedVec {
-        rkyv::to_bytes::<rancor::Error>(self).expect("serialising a writeset into memory cannot fail")
+        rkyv::to_bytes::<rancor::Error>(self)
+            .expect("serialising a writeset into memory cannot fail")
     }
 }
 
@@ -197,15 +215,24 @@ impl Writeset {
 /// The buffer must be exactly one archive (rkyv keeps its root at the end).
 pub fn decode(bytes: &[u8]) -> Result<Writeset, DecodeError> {
     if bytes.len() > MAX_WRITESET_BYTES {
-        return Err(DecodeError::TooLarge { size: bytes.len(), limit: MAX_WRITESET_BYTES });
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_WRITESET_BYTES,
+        });
     }
     // rkyv needs the archive aligned; a copy into an aligned buffer is cheap next to I/O.
     let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
     aligned.extend_from_slice(bytes);
-    let archived = rkyv::access::<ArchivedWriteset, rancor::Error>(&aligned)
-        .map_err(|e| DecodeError::Invalid { detail: e.to_string() })?;
-    let ws: Writeset = rkyv::deserialize::<Writeset, rancor::Error>(archived)
-        .map_err(|e| DecodeError::Invalid { detail: e.to_string() })?;
+    let archived = rkyv::access::<ArchivedWriteset, rancor::Error>(&aligned).map_err(|e| {
+        DecodeError::Invalid {
+            detail: e.to_string(),
+        }
+    })?;
+    let ws: Writeset = rkyv::deserialize::<Writeset, rancor::Error>(archived).map_err(|e| {
+        DecodeError::Invalid {
+            detail: e.to_string(),
+        }
+    })?;
     if ws.flags & !WsFlags::KNOWN != 0 {
         return Err(DecodeError::BadFlags { flags: ws.flags });
     }
@@ -259,10 +286,16 @@ mod tests {
     fn decode_refuses_unknown_key_types_and_flags() {
         let mut ws = sample();
         ws.keys[0].kind = 9;
-        assert_eq!(decode(&ws.encode()), Err(DecodeError::BadKeyType { kind: 9 }));
+        assert_eq!(
+            decode(&ws.encode()),
+            Err(DecodeError::BadKeyType { kind: 9 })
+        );
         let mut ws = sample();
         ws.flags = 1 << 20;
-        assert!(matches!(decode(&ws.encode()), Err(DecodeError::BadFlags { .. })));
+        assert!(matches!(
+            decode(&ws.encode()),
+            Err(DecodeError::BadFlags { .. })
+        ));
     }
 
     #[test]
@@ -275,7 +308,10 @@ mod tests {
         assert_ne!(key_hashes(&[b"ab", b"c"])[1], key_hashes(&[b"a", b"bc"])[1]);
         // Pinned value: certification across releases and machines depends on it, so a
         // change of hash function or encoding must fail here first.
-        assert_eq!(key_hashes(&[b"db", b"t"])[1].0, 0xbe22705659f94996b93b3b1b97bcaba3);
+        assert_eq!(
+            key_hashes(&[b"db", b"t"])[1].0,
+            0xbe22705659f94996b93b3b1b97bcaba3
+        );
     }
 
     #[test]
@@ -289,4 +325,3 @@ mod tests {
         assert_eq!(ws.keys[0].key_type(), KeyType::Update);
     }
 }
-

@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: where the provider is, loud skipping, unique
+//! base directories and port bases.
+//!
+//! The tests start real `mariadbd` processes (as user `mysql`) on `target/release/libtrireme.so`
+//! (or `$TRIREME_PROVIDER`) and check the provider's promises through SQL only. Build the
+//! library first: `cargo build --release -p trireme-ffi`.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use trireme_testbed::{missing_prerequisite, ClusterSpec};
+
+/// The provider under test.
+pub fn provider() -> PathBuf {
+    if let Some(path) = std::env::var_os("TRIREME_PROVIDER") {
+        return PathBuf::from(path);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/libtrireme.so")
+}
+
+/// True (after saying why, on the real stderr) if the test cannot run here. A missing
+/// provider library is not a reason to skip: it is a failure of the build step.
+pub fn skip(test: &str) -> bool {
+    let provider = provider();
+    assert!(
+        provider.exists(),
+        "{} is missing: run `cargo build --release -p trireme-ffi` first",
+        provider.display()
+    );
+    match missing_prerequisite(&provider) {
+        Some(why) => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// A unique base directory under /tmp, removed only when the test passed.
+pub struct TempBase {
+    dir: PathBuf,
+    passed: Cell<bool>,
+}
+
+impl TempBase {
+    pub fn new(tag: &str) -> TempBase {
+        let dir = std::env::temp_dir().join(format!("trireme-it-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempBase {
+            dir,
+            passed: Cell::new(false),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn passed(&self) {
+        self.passed.set(true);
+    }
+}
+
+impl Drop for TempBase {
+    fn drop(&mut self) {
+        if self.passed.get() && std::env::var_os("TRIREME_TESTBED_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "keeping {} for inspection",
+                self.dir.display()
+            );
+        }
+    }
+}
+
+/// A Trireme spec for a small shared test box.
+pub fn trireme_spec(nodes: usize, base: &TempBase, port_base: u16) -> ClusterSpec {
+    let mut spec = ClusterSpec::new(provider(), nodes, base.path(), port_base);
+    spec.provider_options = "gcache.size=16M".into();
+    spec
+}
+
+/// Lines of a server error log at `[ERROR]` level, minus the ones MariaDB prints on every
+/// test box whatever the provider (none known so far).
+pub fn error_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("[ERROR]"))
+        .map(String::from)
+        .collect()
+}

@@ -1,0 +1,61 @@
+//! The runtime's settings, derived from the provider options.
+
+use std::path::Path;
+use std::time::Duration;
+use trireme_config::{Options, Pinning, TransportChoice};
+use trireme_gcache::GCacheConfig;
+
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    pub shards: u32,
+    pub transport: TransportChoice,
+    pub pinning: Pinning,
+    pub spin_budget: Duration,
+    /// One protocol tick.
+    pub tick: Duration,
+    pub election_timeout: Duration,
+    pub suspect_timeout: Duration,
+    pub gcache: GCacheConfig,
+    pub cert_optimistic_pa: bool,
+}
+
+impl RuntimeConfig {
+    pub fn from_options(options: &Options, _data_dir: &Path) -> RuntimeConfig {
+        let mut gcache = GCacheConfig::new(options.gcache_dir());
+        gcache.name = options.gcache_name().to_string();
+        gcache.size_bytes = options.gcache_size_bytes();
+        gcache.page_size_bytes = options.gcache_page_size_bytes();
+        gcache.recover = options.gcache_recover();
+        gcache.slice_count = 1;
+        RuntimeConfig {
+            shards: options.shards(),
+            transport: options.transport(),
+            pinning: options.pinning(),
+            spin_budget: Duration::from_micros(u64::from(options.spin_budget_us())),
+            tick: Duration::from_millis(10),
+            election_timeout: options.election_timeout(),
+            suspect_timeout: options.suspect_timeout(),
+            gcache,
+            cert_optimistic_pa: true,
+        }
+    }
+
+    /// The core a shard is pinned to, if pinning is on.
+    pub fn pin_core(&self, shard: u32) -> Option<usize> {
+        match &self.pinning {
+            Pinning::None => None,
+            Pinning::Auto => {
+                let cores = core_affinity::get_core_ids()?;
+                if cores.is_empty() {
+                    return None;
+                }
+                // Leave the first cores to mariadbd: pin shards to the last ones.
+                let index = cores.len() - 1 - (shard as usize % cores.len());
+                Some(cores[index].id)
+            }
+            Pinning::Cores(list) => list
+                .get(shard as usize % list.len().max(1))
+                .map(|c| *c as usize),
+        }
+    }
+}

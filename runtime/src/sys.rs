@@ -1,0 +1,191 @@
+//! The operating-system edge of the runtime: locked-memory limits, io_uring availability and
+//! the eventfd that wakes a parked shard. All `unsafe` of the runtime lives here, each block
+//! with its argument.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// What the process may lock (io_uring rings and registered buffers are charged to it, per
+/// OS user, unless the process holds CAP_IPC_LOCK).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memlock {
+    pub soft_bytes: u64,
+    pub hard_bytes: u64,
+    /// With CAP_IPC_LOCK the kernel skips the accounting entirely.
+    pub cap_ipc_lock: bool,
+}
+
+impl Memlock {
+    /// Bytes we may count on for rings (None: unlimited).
+    pub fn budget_bytes(&self) -> Option<u64> {
+        if self.cap_ipc_lock || self.soft_bytes == u64::MAX {
+            None
+        } else {
+            Some(self.soft_bytes)
+        }
+    }
+}
+
+fn rlim_to_u64(value: libc::rlim_t) -> u64 {
+    if value == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        value
+    }
+}
+
+/// Raises the soft RLIMIT_MEMLOCK to the hard one (going higher needs CAP_SYS_RESOURCE)
+/// and reports what we have. Never fails: on error it reports what it could read.
+pub fn raise_memlock() -> Memlock {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } == 0;
+    if got && limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit read above; setrlimit only reads it.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) } == 0 {
+            limit = raised;
+        } else {
+            log::debug!(
+                "could not raise RLIMIT_MEMLOCK: {}",
+                io::Error::last_os_error()
+            );
+        }
+    }
+    Memlock {
+        soft_bytes: if got { rlim_to_u64(limit.rlim_cur) } else { 0 },
+        hard_bytes: if got { rlim_to_u64(limit.rlim_max) } else { 0 },
+        cap_ipc_lock: has_cap_ipc_lock(),
+    }
+}
+
+/// Reads the effective capability set from /proc (no capget(2) needed).
+fn has_cap_ipc_lock() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}
+
+/// Whether this process can create an io_uring with the flags the shard loop needs
+/// (SINGLE_ISSUER + DEFER_TASKRUN). Returns the reason when it cannot: the kernel refused
+/// (old kernel, seccomp, io_uring_disabled), or locked memory ran short.
+pub fn probe_io_uring() -> Result<(), String> {
+    let ring = io_uring::IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun()
+        .build(8);
+    match ring {
+        Ok(_) => Ok(()),
+        Err(e) => Err(match e.raw_os_error() {
+            Some(libc::ENOMEM) => format!("{e} (locked memory exhausted: raise LimitMEMLOCK)"),
+            Some(libc::EPERM) => format!("{e} (io_uring disabled by policy)"),
+            Some(libc::ENOSYS) => format!("{e} (kernel without io_uring)"),
+            Some(libc::EINVAL) => format!("{e} (kernel too old for SINGLE_ISSUER/DEFER_TASKRUN)"),
+            _ => e.to_string(),
+        }),
+    }
+}
+
+/// A non-blocking eventfd: other threads `signal()` it to wake a shard parked in poll(2) or
+/// in its ring.
+pub struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd has no pointer arguments; the result is checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor we exclusively own.
+        Ok(EventFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    pub fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to our own eventfd. EAGAIN (counter
+        // saturated) only means a wake-up is already pending, which is what we want.
+        unsafe {
+            libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+
+    /// Consumes pending signals; true if there were any.
+    pub fn drain(&self) -> bool {
+        let mut value: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a valid u64; the fd is non-blocking.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+        n == 8
+    }
+
+    /// Blocks until the eventfd or one of `fds` is readable, or `timeout_ms` passes
+    /// (-1: forever). Returns which of `fds` are readable (the eventfd is drained).
+    pub fn wait(&self, fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<usize>> {
+        let mut polls: Vec<libc::pollfd> = std::iter::once(self.fd.as_raw_fd())
+            .chain(fds.iter().copied())
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `polls` is a valid array of `polls.len()` pollfd structs for the call.
+        let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                return Ok(Vec::new());
+            }
+            return Err(err);
+        }
+        if polls[0].revents != 0 {
+            self.drain();
+        }
+        Ok(polls[1..]
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.revents != 0)
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memlock_soft_limit_is_raised_to_the_hard_one() {
+        let m = raise_memlock();
+        assert_eq!(m.soft_bytes, m.hard_bytes, "{m:?}");
+    }
+
+    #[test]
+    fn eventfd_wakes_a_waiter_and_times_out_without_a_signal() {
+        let efd = EventFd::new().unwrap();
+        let start = std::time::Instant::now();
+        assert!(efd.wait(&[], 20).unwrap().is_empty());
+        assert!(start.elapsed() >= std::time::Duration::from_millis(15));
+        efd.signal();
+        efd.signal();
+        assert!(efd.wait(&[], 5_000).unwrap().is_empty());
+        assert!(!efd.drain(), "wait drained both signals");
+    }
+}
