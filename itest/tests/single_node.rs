@@ -153,11 +153,12 @@ fn sysbench_oltp_read_write_runs_without_errors() -> Result<(), TestbedError> {
     let before = node.last_committed()?;
     let mut workload = Workload::new("oltp_read_write");
     workload.threads = 8;
-    workload.time = seconds;
+    workload.time = Duration::from_secs(u64::from(seconds));
     workload.tables = 4;
     workload.table_size = 10_000;
     let bench = Sysbench::new(workload);
     let target = SysbenchTarget::socket(node);
+    trireme_testbed::create_database(node, "sbtest")?;
     bench.prepare(&target)?;
     let report = bench.run(&target)?;
     assert_eq!(report.errors, 0, "{report:?}");
@@ -282,7 +283,7 @@ fn clean_shutdown_saves_the_position_and_a_restart_resumes_it() -> Result<(), Te
     let mut cluster = Cluster::start(trireme_spec(1, &base, 21100))?;
     let (uuid, last) = {
         let node = cluster.node(0)?;
-        node.exec("CREATE TABLE test.g (id INT PRIMARY KEY); INSERT INTO test.g VALUES (1)")?;
+        node.exec("CREATE DATABASE it; CREATE TABLE it.g (id INT PRIMARY KEY); INSERT INTO it.g VALUES (1)")?;
         (
             node.status_var("wsrep_local_state_uuid")?.unwrap(),
             node.last_committed()?,
@@ -313,7 +314,7 @@ fn clean_shutdown_saves_the_position_and_a_restart_resumes_it() -> Result<(), Te
     let node = cluster.node(0)?;
     assert_eq!(node.status_var("wsrep_local_state_uuid")?.unwrap(), uuid);
     assert_eq!(node.last_committed()?, last + 1);
-    assert_eq!(node.sql("SELECT id FROM test.g")?, vec![vec!["1"]]);
+    assert_eq!(node.sql("SELECT id FROM it.g")?, vec![vec!["1"]]);
     base.passed();
     Ok(())
 }
@@ -328,9 +329,9 @@ fn after_kill_9_wsrep_recover_and_the_start_position_resume_the_history() -> Res
     let mut cluster = Cluster::start(trireme_spec(1, &base, 21120))?;
     let (uuid, last) = {
         let node = cluster.node(0)?;
-        node.exec("CREATE TABLE test.k (id INT PRIMARY KEY)")?;
+        node.exec("CREATE DATABASE it; CREATE TABLE it.k (id INT PRIMARY KEY)")?;
         for i in 0..20 {
-            node.exec(&format!("INSERT INTO test.k VALUES ({i})"))?;
+            node.exec(&format!("INSERT INTO it.k VALUES ({i})"))?;
         }
         (
             node.status_var("wsrep_local_state_uuid")?.unwrap(),
@@ -348,7 +349,7 @@ fn after_kill_9_wsrep_recover_and_the_start_position_resume_the_history() -> Res
     let node = cluster.node(0)?;
     assert_eq!(node.status_var("wsrep_local_state_uuid")?.unwrap(), uuid);
     assert_eq!(node.last_committed()?, last + 1);
-    assert_eq!(node.sql("SELECT COUNT(*) FROM test.k")?, vec![vec!["20"]]);
+    assert_eq!(node.sql("SELECT COUNT(*) FROM it.k")?, vec![vec!["20"]]);
     base.passed();
     Ok(())
 }
@@ -367,7 +368,7 @@ fn a_galera_4_node_moves_to_trireme_by_a_restart_keeping_its_history() -> Result
     let mut cluster = Cluster::start(spec)?;
     let (uuid, last) = {
         let node = cluster.node(0)?;
-        node.exec("CREATE TABLE test.m (id INT PRIMARY KEY); INSERT INTO test.m VALUES (7)")?;
+        node.exec("CREATE DATABASE it; CREATE TABLE it.m (id INT PRIMARY KEY); INSERT INTO it.m VALUES (7)")?;
         assert_eq!(
             node.status_var("wsrep_provider_name")?.as_deref(),
             Some("Galera")
@@ -395,7 +396,7 @@ fn a_galera_4_node_moves_to_trireme_by_a_restart_keeping_its_history() -> Result
     );
     assert_eq!(node.status_var("wsrep_local_state_uuid")?.unwrap(), uuid);
     assert_eq!(node.last_committed()?, last + 1);
-    assert_eq!(node.sql("SELECT id FROM test.m")?, vec![vec!["7"]]);
+    assert_eq!(node.sql("SELECT id FROM it.m")?, vec![vec!["7"]]);
     base.passed();
     Ok(())
 }
@@ -408,16 +409,16 @@ fn ftwrl_desync_wsrep_on_and_address_changes_neither_crash_nor_hang() -> Result<
     let base = TempBase::new("lifecycle");
     let mut cluster = Cluster::start(trireme_spec(1, &base, 21160))?;
     let node = cluster.node(0)?;
-    node.exec("CREATE TABLE test.l (id INT PRIMARY KEY)")?;
+    node.exec("CREATE DATABASE it; CREATE TABLE it.l (id INT PRIMARY KEY)")?;
     // FTWRL pauses and resumes the provider.
     node.exec("FLUSH TABLES WITH READ LOCK; SELECT 1; UNLOCK TABLES")?;
-    node.exec("INSERT INTO test.l VALUES (1)")?;
+    node.exec("INSERT INTO it.l VALUES (1)")?;
     // Desync shows in the state and its counter, resync returns to Synced.
     node.exec("SET GLOBAL wsrep_desync = ON")?;
     let st = node.status()?;
     assert_eq!(st["wsrep_local_state_comment"], "Donor/Desynced");
     assert_eq!(st["wsrep_desync_count"], "1");
-    node.exec("INSERT INTO test.l VALUES (2)")?;
+    node.exec("INSERT INTO it.l VALUES (2)")?;
     node.exec("SET GLOBAL wsrep_desync = OFF")?;
     let mut node_mut = cluster.node_mut(0)?;
     node_mut.wait_synced(Duration::from_secs(10))?;
@@ -426,10 +427,10 @@ fn ftwrl_desync_wsrep_on_and_address_changes_neither_crash_nor_hang() -> Result<
     // wsrep_on=OFF in a session: the write is local only and takes no seqno.
     let before = node.last_committed()?;
     node.exec(
-        "SET SESSION wsrep_on = OFF; INSERT INTO test.l VALUES (3); SET SESSION wsrep_on = ON",
+        "SET SESSION wsrep_on = OFF; INSERT INTO it.l VALUES (3); SET SESSION wsrep_on = ON",
     )?;
     assert_eq!(node.last_committed()?, before);
-    node.exec("INSERT INTO test.l VALUES (4)")?;
+    node.exec("INSERT INTO it.l VALUES (4)")?;
     assert_eq!(node.last_committed()?, before + 1);
     // Changing the cluster address at run time reconnects (here: bootstraps again).
     let started = Instant::now();
@@ -438,8 +439,8 @@ fn ftwrl_desync_wsrep_on_and_address_changes_neither_crash_nor_hang() -> Result<
     node_mut.wait_synced(Duration::from_secs(20))?;
     assert!(started.elapsed() < Duration::from_secs(20));
     let node = cluster.node(0)?;
-    node.exec("INSERT INTO test.l VALUES (5)")?;
-    assert_eq!(node.sql("SELECT COUNT(*) FROM test.l")?, vec![vec!["5"]]);
+    node.exec("INSERT INTO it.l VALUES (5)")?;
+    assert_eq!(node.sql("SELECT COUNT(*) FROM it.l")?, vec![vec!["5"]]);
     let took = cluster.node_mut(0)?.stop()?;
     assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
     let log = error_log(&cluster);

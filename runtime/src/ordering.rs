@@ -375,6 +375,8 @@ impl Ordering {
                     record.as_bytes(),
                 ) {
                     log::warn!("GCache append of view at seqno {} failed: {e}", view.seqno);
+                } else if self.board.cached_downto.load(AtomicOrdering::Relaxed) < 0 {
+                    self.board.cached_downto.store(view.seqno.0, AtomicOrdering::Relaxed);
                 }
             }
         }

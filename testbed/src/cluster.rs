@@ -185,6 +185,8 @@ impl Cluster {
             std::fs::create_dir_all(dir)
                 .map_err(|e| TestbedError::io(name, format!("create {}", dir.display()), e))?;
         }
+        // The bootstrap server runs as mysql and writes into the node's tmpdir.
+        process::chown_tree(name, &l.dir, mysql.0, mysql.1)?;
         let mut cmd = Command::new(INSTALL_DB);
         // --no-defaults first: /etc/mysql must not leak in. The InnoDB sizes match my.cnf so
         // the first start does not have to resize the redo log.
@@ -192,6 +194,9 @@ impl Cluster {
             .arg("--user=mysql")
             .arg(format!("--datadir={}", l.datadir.display()))
             .arg("--skip-test-db")
+            // Concurrent installs sharing /tmp collide on temporary table names and fail
+            // ("Unknown table 'mysql.tmp_user_sys'"): give each node its own.
+            .arg(format!("--tmpdir={}", l.tmpdir.display()))
             .arg("--auth-root-authentication-method=socket")
             .arg(format!(
                 "--innodb-log-file-size={}",
