@@ -448,3 +448,51 @@ fn ftwrl_desync_wsrep_on_and_address_changes_neither_crash_nor_hang() -> Result<
     base.passed();
     Ok(())
 }
+
+#[test]
+fn with_two_shards_the_certification_index_and_gcache_are_split_and_answers_stay_right(
+) -> Result<(), TestbedError> {
+    if skip("with_two_shards_the_certification_index_and_gcache_are_split_and_answers_stay_right")
+        || skip_unless_sysbench()
+    {
+        return Ok(());
+    }
+    let base = TempBase::new("shards");
+    let mut spec = trireme_spec(1, &base, 21180);
+    spec.provider_options = "gcache.size=16M; trireme.shards=2".into();
+    let mut cluster = Cluster::start(spec)?;
+    let node = cluster.node(0)?;
+    let threads = fs::read_dir(format!("/proc/{}/task", node.pid().unwrap()))
+        .unwrap()
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("trireme-shard"))
+        .count();
+    assert_eq!(threads, 2, "one thread per shard");
+    // Writes on small tables from 8 threads: keys fan out to both slices.
+    let mut workload = Workload::new("oltp_write_only");
+    workload.threads = 8;
+    workload.time = Duration::from_secs(8);
+    workload.tables = 2;
+    workload.table_size = 200;
+    let bench = Sysbench::new(workload);
+    let target = SysbenchTarget::socket(node);
+    trireme_testbed::create_database(node, "sbtest")?;
+    bench.prepare(&target)?;
+    let report = bench.run(&target)?;
+    assert_eq!(report.errors, 0, "{report:?}");
+    let st = node.status()?;
+    assert!(
+        st["wsrep_cert_index_size"].parse::<u64>().unwrap() > 0,
+        "{st:?}"
+    );
+    assert_ne!(st["wsrep_local_cached_downto"], "-1");
+    let took = cluster.node_mut(0)?.stop()?;
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    assert!(
+        error_lines(&error_log(&cluster)).is_empty(),
+        "{}",
+        error_log(&cluster)
+    );
+    base.passed();
+    Ok(())
+}

@@ -27,6 +27,7 @@ mod api;
 mod config;
 mod ordering;
 mod shard;
+mod shards;
 pub mod sys;
 
 pub use api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
@@ -76,11 +77,21 @@ pub(crate) enum Command {
 }
 
 /// Facts the shards publish for status variables, read lock-free.
-#[derive(Default)]
 pub(crate) struct Board {
-    pub cert_index_size: AtomicU64,
+    /// Keys held by each shard's certification slice (their sum is `wsrep_cert_index_size`).
+    pub slice_index_sizes: Vec<AtomicU64>,
     pub cached_downto: AtomicI64,
     pub primary: AtomicBool,
+}
+
+impl Board {
+    fn new(shards: u32) -> Board {
+        Board {
+            slice_index_sizes: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            cached_downto: AtomicI64::new(-1),
+            primary: AtomicBool::new(false),
+        }
+    }
 }
 
 /// What the shards publish for `SHOW STATUS`.
@@ -117,22 +128,42 @@ impl Runtime {
             (Ok(()), None) => log::info!("io_uring available; locked memory not limited"),
             (Err(reason), _) => log::warn!("io_uring cannot be used ({reason}); using the portable path"),
         }
+        let shard_count = config.shards.max(1);
         let waker = Arc::new(sys::EventFd::new().map_err(RuntimeError::EventFd)?);
-        let board = Arc::new(Board::default());
-        board.cached_downto.store(-1, Ordering::Relaxed);
+        let board = Arc::new(Board::new(shard_count));
+        let mut links = Vec::new();
+        let mut threads = Vec::new();
+        for index in 1..shard_count {
+            let (link, handle) = shards::spawn(index, board.clone(), config.pin_core(index))
+                .map_err(|source| RuntimeError::Spawn { index, source })?;
+            links.push(link);
+            threads.push(handle);
+        }
         let (inbox, commands) = bounded(INBOX_CAPACITY);
-        let shard0 =
-            shard::Shard0::new(config.clone(), sink, commands, waker.clone(), board.clone());
+        let shard0 = shard::Shard0::new(
+            config.clone(),
+            sink,
+            commands,
+            waker.clone(),
+            board.clone(),
+            links,
+        );
         let core = config.pin_core(0);
         let thread = std::thread::Builder::new()
             .name("trireme-shard0".into())
             .spawn(move || shard0.run(core))
             .map_err(|source| RuntimeError::Spawn { index: 0, source })?;
-        log::info!("Started {} shard thread(s)", 1);
+        // Shard 0 first: it stops the others when it stops.
+        threads.insert(0, thread);
+        let pinned = match core {
+            Some(core) => format!(", shard 0 pinned to core {core}"),
+            None => String::new(),
+        };
+        log::info!("Started {shard_count} shard thread(s){pinned}");
         Ok(Runtime {
             inbox,
             waker,
-            threads: vec![thread],
+            threads,
             board,
         })
     }
@@ -179,7 +210,12 @@ impl Runtime {
 
     pub fn status(&self) -> RuntimeStatus {
         RuntimeStatus {
-            cert_index_size: self.board.cert_index_size.load(Ordering::Relaxed),
+            cert_index_size: self
+                .board
+                .slice_index_sizes
+                .iter()
+                .map(|s| s.load(Ordering::Relaxed))
+                .sum(),
             cached_downto: Seqno(self.board.cached_downto.load(Ordering::Relaxed)),
         }
     }

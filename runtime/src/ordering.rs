@@ -4,15 +4,21 @@
 //! is matched to its proposal, no decode), certify it, append it to the GCache, and hand it to
 //! the owner's sink. Configuration changes are certification barriers and GCache records too.
 //! Everything here runs on one thread, in delivery order: that is what makes certification
-//! deterministic across nodes.
+//! deterministic across nodes. With several shards, the keys of a writeset are checked by the
+//! shards owning them (`CertEngine::Sharded`) and GCache records go to the slice owning their
+//! seqno stripe; the verdict never depends on the shard count (the cert crate's model test).
 
 use crate::api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
+use crate::shards::{ShardCommand, ShardLink};
 use crate::{Board, Command, RuntimeConfig};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
-use trireme_cert::{CertConfig, Certifier, Verdict as CertVerdict};
-use trireme_gcache::{GCache, RecordKind};
+use trireme_cert::{
+    CertConfig, CertError, CertGlobal, CertSlice, Certifier, CheckInput, Partial,
+    Verdict as CertVerdict,
+};
+use trireme_gcache::{slice_of, GCache, GCacheSlice, RecordKind};
 use trireme_group::{Event, Group, GroupConfig, GroupView, ProposalId};
 use trireme_types::{writeset, HistoryId, NodeId, Seqno, Writeset};
 
@@ -20,7 +26,7 @@ use trireme_types::{writeset, HistoryId, NodeId, Seqno, Writeset};
 struct Pending {
     token: Token,
     ws: Arc<Writeset>,
-    bytes: Vec<u8>,
+    bytes: Arc<Vec<u8>>,
 }
 
 /// One connection to a group (from `connect` to the final view).
@@ -35,20 +41,142 @@ struct Session {
     ticks_since_report: u32,
 }
 
+/// Certification on shard 0: the single-thread facade with one shard, or the global part plus
+/// slice 0 here and slices 1..N on their shards.
+enum CertEngine {
+    Single(Certifier),
+    Sharded {
+        global: CertGlobal,
+        slice0: CertSlice,
+        partials: Vec<Partial>,
+    },
+}
+
+impl CertEngine {
+    fn start(position: Seqno, links: &[ShardLink], config: CertConfig) -> Result<Self, CertError> {
+        let shard_count = links.len() as u32 + 1;
+        if shard_count == 1 {
+            return Ok(CertEngine::Single(Certifier::new(1, position, config)?));
+        }
+        let global = CertGlobal::new(shard_count, position, config)?;
+        let slice0 = CertSlice::new(0, shard_count)?;
+        for link in links {
+            link.send(ShardCommand::AttachCert {
+                cert: CertSlice::new(link.index, shard_count)?,
+            });
+        }
+        Ok(CertEngine::Sharded {
+            global,
+            slice0,
+            partials: Vec::with_capacity(shard_count as usize),
+        })
+    }
+
+    fn certify(
+        &mut self,
+        links: &[ShardLink],
+        seqno: Seqno,
+        ws: &Arc<Writeset>,
+    ) -> Result<CertVerdict, CertError> {
+        let (global, slice0, partials) = match self {
+            CertEngine::Single(certifier) => return certifier.certify(seqno, ws),
+            CertEngine::Sharded {
+                global,
+                slice0,
+                partials,
+            } => (global, slice0, partials),
+        };
+        let input = CheckInput::new(seqno, ws);
+        global.check_next(seqno)?;
+        let shard_count = links.len() as u32 + 1;
+        // Ask only the shards that own one of the keys; the others' answer is known.
+        let mut touched = vec![false; shard_count as usize];
+        for key in &ws.keys {
+            touched[key.hash.shard(shard_count) as usize] = true;
+        }
+        for link in links.iter().filter(|l| touched[l.index as usize]) {
+            link.send(ShardCommand::Check {
+                seqno,
+                ws: ws.clone(),
+            });
+        }
+        partials.clear();
+        partials.push(slice0.check(&input));
+        for link in links {
+            partials.push(match touched[link.index as usize] {
+                true => link
+                    .partial()
+                    .unwrap_or_else(|| Partial::empty(link.index, seqno)),
+                false => Partial::empty(link.index, seqno),
+            });
+        }
+        let verdict = global.merge(&input, partials)?;
+        slice0.apply(&input, &verdict);
+        // Sent before the next Check: each shard records this verdict before it checks the
+        // next writeset (its inbox is FIFO).
+        for link in links.iter().filter(|l| touched[l.index as usize]) {
+            link.send(ShardCommand::Apply {
+                seqno,
+                ws: ws.clone(),
+                verdict,
+            });
+        }
+        Ok(verdict)
+    }
+
+    fn barrier(&mut self, seqno: Seqno) -> Result<(), CertError> {
+        match self {
+            CertEngine::Single(certifier) => certifier.certify_barrier(seqno),
+            CertEngine::Sharded { global, .. } => global.barrier(seqno),
+        }
+    }
+
+    /// The commit cut: forget every record at or below `cut`, everywhere.
+    fn purge_upto(&mut self, links: &[ShardLink], cut: Seqno) {
+        let below = Seqno(cut.0.saturating_add(1));
+        match self {
+            CertEngine::Single(certifier) => certifier.purge_below(below),
+            CertEngine::Sharded { global, slice0, .. } => {
+                global.purge_below(below);
+                slice0.purge_below(below);
+                for link in links {
+                    link.send(ShardCommand::Purge { below });
+                }
+            }
+        }
+    }
+
+    /// Keys in the slice(s) this thread owns.
+    fn local_index_size(&self) -> usize {
+        match self {
+            CertEngine::Single(certifier) => certifier.index_size(),
+            CertEngine::Sharded { slice0, .. } => slice0.key_count(),
+        }
+    }
+}
+
 pub(crate) struct Ordering {
     config: RuntimeConfig,
     sink: Arc<dyn Sink>,
     board: Arc<Board>,
     session: Option<Session>,
-    certifier: Option<Certifier>,
-    gcache: Option<GCache>,
+    certifier: Option<CertEngine>,
+    /// Slice 0 of the GCache (the whole cache with one shard).
+    gcache: Option<GCacheSlice>,
+    /// Shards 1..N.
+    links: Vec<ShardLink>,
 }
 
 /// How often (in ticks) the committed position is reported for the commit cut.
 const REPORT_EVERY_TICKS: u32 = 10;
 
 impl Ordering {
-    pub fn new(config: RuntimeConfig, sink: Arc<dyn Sink>, board: Arc<Board>) -> Ordering {
+    pub fn new(
+        config: RuntimeConfig,
+        sink: Arc<dyn Sink>,
+        board: Arc<Board>,
+        links: Vec<ShardLink>,
+    ) -> Ordering {
         Ordering {
             config,
             sink,
@@ -56,7 +184,12 @@ impl Ordering {
             session: None,
             certifier: None,
             gcache: None,
+            links,
         }
+    }
+
+    fn shard_count(&self) -> u32 {
+        self.links.len() as u32 + 1
     }
 
     pub fn command(&mut self, command: Command) {
@@ -104,16 +237,14 @@ impl Ordering {
                 )
             }
         };
-        let certifier = Certifier::new(
-            1,
-            position.seqno,
-            CertConfig {
-                optimistic_pa: self.config.cert_optimistic_pa,
-                ..CertConfig::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        self.certifier = Some(certifier);
+        let cert_config = CertConfig {
+            optimistic_pa: self.config.cert_optimistic_pa,
+            ..CertConfig::default()
+        };
+        self.certifier = Some(
+            CertEngine::start(position.seqno, &self.links, cert_config)
+                .map_err(|e| e.to_string())?,
+        );
         self.open_gcache(position.history);
         self.session = Some(Session {
             group,
@@ -128,11 +259,14 @@ impl Ordering {
         Ok(())
     }
 
+    /// Opens the GCache with one slice per shard and hands slices 1..N to their shards.
     fn open_gcache(&mut self, history: HistoryId) {
         if self.gcache.is_some() {
             return;
         }
-        match GCache::open(self.config.gcache.clone(), history) {
+        let mut config = self.config.gcache.clone();
+        config.slice_count = self.shard_count();
+        match GCache::open(config, history) {
             Ok((gcache, report)) => {
                 log::info!(
                     "GCache {}: {:?}, {} record(s) recovered, range {:?}, in {:?}",
@@ -147,12 +281,36 @@ impl Ordering {
                         .cached_downto
                         .store(low.0, AtomicOrdering::Relaxed);
                 }
-                self.gcache = Some(gcache);
+                let mut slices = gcache.into_slices().into_iter();
+                self.gcache = slices.next();
+                for (link, slice) in self.links.iter().zip(slices) {
+                    link.send(ShardCommand::AttachGCache { gcache: slice });
+                }
             }
             Err(e) => {
                 // Without a cache the node still replicates; it just cannot donate IST.
                 log::error!("GCache unavailable, continuing without it: {e}");
             }
+        }
+    }
+
+    /// Appends to the slice owning `seqno`'s stripe (here or on its shard).
+    fn gcache_append(&mut self, seqno: Seqno, kind: RecordKind, bytes: Arc<Vec<u8>>) {
+        let slice = slice_of(seqno, self.shard_count());
+        if slice == 0 {
+            if let Some(gcache) = &mut self.gcache {
+                if let Err(e) = gcache.append(seqno, kind, &bytes) {
+                    log::warn!("GCache append of seqno {seqno} failed: {e}");
+                    return;
+                }
+            }
+        } else if let Some(link) = self.links.get(slice as usize - 1) {
+            link.send(ShardCommand::Append { seqno, kind, bytes });
+        }
+        if self.board.cached_downto.load(AtomicOrdering::Relaxed) < 0 {
+            self.board
+                .cached_downto
+                .store(seqno.0, AtomicOrdering::Relaxed);
         }
     }
 
@@ -174,7 +332,14 @@ impl Ordering {
         let bytes = ws.encode().to_vec();
         match session.group.propose(bytes.clone()) {
             Ok(id) => {
-                session.pending.insert(id, Pending { token, ws, bytes });
+                session.pending.insert(
+                    id,
+                    Pending {
+                        token,
+                        ws,
+                        bytes: Arc::new(bytes),
+                    },
+                );
             }
             Err(e) => {
                 self.sink.deliver(Delivered::ProposalFailed {
@@ -187,6 +352,7 @@ impl Ordering {
 
     fn read_point(&mut self, token: Token) {
         let Some(session) = &mut self.session else {
+            self.sink.deliver(Delivered::ReadPointFailed { token });
             return;
         };
         let ctx = session.next_read;
@@ -204,14 +370,19 @@ impl Ordering {
     }
 
     pub fn tick(&mut self) {
-        let committed = self.sink.committed();
-        if let Some(session) = &mut self.session {
-            session.group.tick();
-            session.ticks_since_report += 1;
-            if session.ticks_since_report >= REPORT_EVERY_TICKS {
-                session.ticks_since_report = 0;
-                session.group.report_committed(committed);
-            }
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        session.group.tick();
+        session.ticks_since_report += 1;
+        if session.ticks_since_report >= REPORT_EVERY_TICKS {
+            session.ticks_since_report = 0;
+            // The cut must not pass the last_seen of a local writeset still being ordered:
+            // certification would then find it too old (the cert crate's requirement).
+            let in_flight = session.pending.values().map(|p| p.ws.last_seen).min();
+            let committed = self.sink.committed();
+            let report = in_flight.map_or(committed, |seen| committed.min(seen));
+            session.group.report_committed(report);
         }
     }
 
@@ -242,14 +413,15 @@ impl Ordering {
             Event::View(view) => self.deliver_view(view),
             Event::CommitCut(cut) => {
                 if let Some(certifier) = &mut self.certifier {
-                    certifier.purge_upto(cut);
-                    self.board
-                        .cert_index_size
-                        .store(certifier.index_size() as u64, AtomicOrdering::Relaxed);
+                    certifier.purge_upto(&self.links, cut);
                 }
                 if let Some(gcache) = &mut self.gcache {
                     gcache.release_upto(cut);
                 }
+                for link in &self.links {
+                    link.send(ShardCommand::Release { upto: cut });
+                }
+                self.publish_index_size();
             }
             Event::ReadIndexReady { ctx, seqno } => {
                 if let Some(token) = self
@@ -260,14 +432,6 @@ impl Ordering {
                     self.sink.deliver(Delivered::ReadPoint { token, seqno });
                 }
             }
-            Event::ProposalFailed { id, reason } => {
-                if let Some(pending) = self.session.as_mut().and_then(|s| s.pending.remove(&id)) {
-                    self.sink.deliver(Delivered::ProposalFailed {
-                        token: pending.token,
-                        reason: format!("{reason:?}"),
-                    });
-                }
-            }
             Event::ReadIndexFailed { ctx } => {
                 if let Some(token) = self
                     .session
@@ -275,6 +439,14 @@ impl Ordering {
                     .and_then(|s| s.read_points.remove(&ctx))
                 {
                     self.sink.deliver(Delivered::ReadPointFailed { token });
+                }
+            }
+            Event::ProposalFailed { id, reason } => {
+                if let Some(pending) = self.session.as_mut().and_then(|s| s.pending.remove(&id)) {
+                    self.sink.deliver(Delivered::ProposalFailed {
+                        token: pending.token,
+                        reason: format!("{reason:?}"),
+                    });
                 }
             }
             Event::Left => self.finish_session(),
@@ -291,22 +463,13 @@ impl Ordering {
         let (ws, bytes, token) = match pending {
             Some(p) => (p.ws, p.bytes, Some(p.token)),
             None => match writeset::decode(&payload) {
-                Ok(ws) => (Arc::new(ws), payload, None),
+                Ok(ws) => (Arc::new(ws), Arc::new(payload), None),
                 Err(e) => {
                     // Every node decodes the same committed bytes, so every node skips it alike.
                     log::error!("ordered writeset at seqno {seqno} is invalid and skipped: {e}");
-                    let empty = Arc::new(Writeset {
-                        source: NodeId::NIL,
-                        trx_id: u64::MAX,
-                        conn_id: u64::MAX,
-                        flags: 0,
-                        last_seen: Seqno::UNDEFINED,
-                        keys: Vec::new(),
-                        data: Vec::new(),
-                    });
                     self.sink.deliver(Delivered::Writeset {
                         seqno,
-                        ws: empty,
+                        ws: Arc::new(invalid_writeset()),
                         verdict: Verdict::Conflict {
                             with_seqno: Seqno::UNDEFINED,
                         },
@@ -316,7 +479,11 @@ impl Ordering {
                 }
             },
         };
-        let verdict = match self.certifier.as_mut().map(|c| c.certify(seqno, &ws)) {
+        let outcome = self
+            .certifier
+            .as_mut()
+            .map(|c| c.certify(&self.links, seqno, &ws));
+        let verdict = match outcome {
             Some(Ok(CertVerdict::Pass { depends_on })) => Verdict::Pass { depends_on },
             Some(Ok(CertVerdict::Conflict { with_seqno, .. })) => Verdict::Conflict { with_seqno },
             Some(Ok(other)) => Verdict::Conflict {
@@ -332,20 +499,8 @@ impl Ordering {
                 with_seqno: Seqno::UNDEFINED,
             },
         };
-        if let Some(certifier) = &self.certifier {
-            self.board
-                .cert_index_size
-                .store(certifier.index_size() as u64, AtomicOrdering::Relaxed);
-        }
-        if let Some(gcache) = &mut self.gcache {
-            if let Err(e) = gcache.append(seqno, RecordKind::Writeset, &bytes) {
-                log::warn!("GCache append of seqno {seqno} failed: {e}");
-            } else if self.board.cached_downto.load(AtomicOrdering::Relaxed) < 0 {
-                self.board
-                    .cached_downto
-                    .store(seqno.0, AtomicOrdering::Relaxed);
-            }
-        }
+        self.publish_index_size();
+        self.gcache_append(seqno, RecordKind::Writeset, bytes);
         self.sink.deliver(Delivered::Writeset {
             seqno,
             ws,
@@ -363,22 +518,16 @@ impl Ordering {
             session.history = view.history;
             session.last_seqno = view.seqno;
             if let Some(certifier) = &mut self.certifier {
-                if let Err(e) = certifier.certify_barrier(view.seqno) {
+                if let Err(e) = certifier.barrier(view.seqno) {
                     log::error!("certification barrier at seqno {} refused: {e}", view.seqno);
                 }
             }
-            if let Some(gcache) = &mut self.gcache {
-                let record = format!("view {} members {}", view.view_id.0, view.members.len());
-                if let Err(e) = gcache.append(
-                    view.seqno,
-                    RecordKind::ConfigurationChange,
-                    record.as_bytes(),
-                ) {
-                    log::warn!("GCache append of view at seqno {} failed: {e}", view.seqno);
-                } else if self.board.cached_downto.load(AtomicOrdering::Relaxed) < 0 {
-                    self.board.cached_downto.store(view.seqno.0, AtomicOrdering::Relaxed);
-                }
-            }
+            let record = format!("view {} members {}", view.view_id.0, view.members.len());
+            self.gcache_append(
+                view.seqno,
+                RecordKind::ConfigurationChange,
+                Arc::new(record.into_bytes()),
+            );
         }
         self.board
             .primary
@@ -386,7 +535,15 @@ impl Ordering {
         self.sink.deliver(Delivered::View(view));
     }
 
-    /// The group session is over: fail what waits, deliver the final view.
+    fn publish_index_size(&self) {
+        if let Some(certifier) = &self.certifier {
+            self.board.slice_index_sizes[0]
+                .store(certifier.local_index_size() as u64, AtomicOrdering::Relaxed);
+        }
+    }
+
+    /// The group session is over: fail what waits, hand the slices back, deliver the final
+    /// view.
     fn finish_session(&mut self) {
         let Some(session) = self.session.take() else {
             return;
@@ -397,11 +554,27 @@ impl Ordering {
                 reason: "left the group".into(),
             });
         }
+        self.certifier = None;
+        self.close_gcache();
+        self.publish_index_size();
         self.board.primary.store(false, AtomicOrdering::Relaxed);
         self.sink.deliver(Delivered::Disconnected {
             history: session.history,
             seqno: session.last_seqno,
         });
+    }
+
+    /// Closes every GCache slice (the shards close theirs before acknowledging).
+    fn close_gcache(&mut self) {
+        for link in &self.links {
+            link.detach();
+        }
+        if let Some(gcache) = self.gcache.take() {
+            if let Err(e) = gcache.close() {
+                log::warn!("GCache close failed: {e}");
+            }
+        }
+        self.board.cached_downto.store(-1, AtomicOrdering::Relaxed);
     }
 
     /// After an internal error: drop the session as if the group had been left.
@@ -414,11 +587,22 @@ impl Ordering {
         if self.session.is_some() {
             self.finish_session();
         }
-        if let Some(gcache) = self.gcache.take() {
-            if let Err(e) = gcache.close() {
-                log::warn!("GCache close failed: {e}");
-            }
+        for link in &self.links {
+            link.send(ShardCommand::Stop);
         }
+    }
+}
+
+/// What a writeset that failed validation is delivered as: nothing to apply.
+fn invalid_writeset() -> Writeset {
+    Writeset {
+        source: NodeId::NIL,
+        trx_id: u64::MAX,
+        conn_id: u64::MAX,
+        flags: 0,
+        last_seen: Seqno::UNDEFINED,
+        keys: Vec::new(),
+        data: Vec::new(),
     }
 }
 

@@ -21,8 +21,9 @@ impl Shard0 {
         commands: Receiver<Command>,
         waker: Arc<sys::EventFd>,
         board: Arc<Board>,
+        links: Vec<crate::shards::ShardLink>,
     ) -> Shard0 {
-        let ordering = Ordering::new(config.clone(), sink, board);
+        let ordering = Ordering::new(config.clone(), sink, board, links);
         Shard0 {
             config,
             commands,
