@@ -23,7 +23,8 @@ pub struct GroupConfig {
     /// Silence after which the leader removes a member from the view.
     pub suspect_ticks: u64,
     /// How long a member may go without a lease before it delivers a non-primary view
-    /// (0: twice the election timeout). A leader whose lease expires does so at once.
+    /// (0: three election timeouts: a leader change, even with one split vote, completes
+    /// well within it). A leader whose lease expires goes non-primary at once.
     pub primary_loss_ticks: u64,
     /// Safety margin subtracted from every lease, for clock-rate drift.
     pub lease_margin_ticks: u64,
@@ -60,7 +61,7 @@ impl GroupConfig {
 
     pub(crate) fn primary_loss(&self) -> u64 {
         if self.primary_loss_ticks == 0 {
-            2 * self.election_ticks
+            3 * self.election_ticks
         } else {
             self.primary_loss_ticks
         }

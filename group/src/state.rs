@@ -55,7 +55,15 @@ pub(crate) struct SmState {
     /// The raft voters and learners, sorted by `short`.
     pub members: Vec<MemberRecord>,
     pub commit_cut: Seqno,
+    /// Removed members and the last proposal epoch they had: a node readmitted under the same
+    /// id starts in a later epoch, so a retry of something it proposed before its removal
+    /// can never be delivered a second time. Oldest first, bounded by `MAX_RETIRED`.
+    pub retired: Vec<(NodeId, u64)>,
 }
+
+/// Tombstones kept for readmission (a node removed more than this many removals ago and
+/// then readmitted with the same id would rely on its own epoch alone).
+pub(crate) const MAX_RETIRED: usize = 1024;
 
 /// What applying one entry produced.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +128,7 @@ impl SmState {
             view: None,
             members: vec![MemberRecord { short, info: me, voter: true, state: STATE_SYNCED, epoch, last_seq: 0 }],
             commit_cut: Seqno::UNDEFINED,
+            retired: Vec::new(),
         }
     }
 
@@ -286,17 +295,18 @@ impl SmState {
         assert_eq!(short, add.info.id.short_id(), "raft id matches the node id");
         match self.members.binary_search_by_key(&short, |m| m.short) {
             Ok(_) => {} // raft treats re-adding as a no-op; so do we
-            Err(at) => self.members.insert(
-                at,
-                MemberRecord {
-                    short,
-                    info: add.info,
-                    voter: false,
-                    state: STATE_JOINER,
-                    epoch: add.epoch,
-                    last_seq: 0,
-                },
-            ),
+            Err(at) => {
+                let id = add.info.id;
+                let mut epoch = add.epoch;
+                if let Some(i) = self.retired.iter().position(|(r, _)| *r == id) {
+                    epoch = epoch.max(self.retired[i].1 + 1);
+                    self.retired.remove(i);
+                }
+                self.members.insert(
+                    at,
+                    MemberRecord { short, info: add.info, voter: false, state: STATE_JOINER, epoch, last_seq: 0 },
+                );
+            }
         }
     }
 
@@ -310,7 +320,14 @@ impl SmState {
     /// A voter was removed by a configuration change raft accepted.
     pub(crate) fn remove_member(&mut self, short: u64) -> Option<MemberRecord> {
         match self.members.binary_search_by_key(&short, |m| m.short) {
-            Ok(at) => Some(self.members.remove(at)),
+            Ok(at) => {
+                let m = self.members.remove(at);
+                if self.retired.len() >= MAX_RETIRED {
+                    self.retired.remove(0);
+                }
+                self.retired.push((m.info.id, m.epoch));
+                Some(m)
+            }
             Err(_) => None,
         }
     }
@@ -443,6 +460,18 @@ mod tests {
         s.add_learner(node(2).short_id(), MemberAdd { info: info(2, "b"), epoch: 5 });
         assert_eq!(s.admit(node(2), 4, 1), Admission::StaleEpoch);
         assert_eq!(s.admit(node(2), 5, 1), Admission::Deliver);
+    }
+
+    #[test]
+    fn a_removed_and_readmitted_origin_never_gets_an_old_proposal_delivered_twice() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED)]);
+        assert!(matches!(s.apply(2, ws(2, 0, 1)), Applied::Ordered { .. }));
+        s.remove_member(node(2).short_id());
+        // Readmitted asking for the same epoch it used before: it gets a later one.
+        s.add_learner(node(2).short_id(), MemberAdd { info: info(2, "b"), epoch: 0 });
+        assert_eq!(s.member(node(2)).unwrap().epoch, 1);
+        assert!(matches!(s.apply(3, ws(2, 0, 1)), Applied::Rejected { why: Admission::StaleEpoch, .. }));
+        assert!(s.retired.is_empty());
     }
 
     #[test]

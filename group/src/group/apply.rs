@@ -86,7 +86,7 @@ impl Group {
         if let Some(rec) = sm.member(me) {
             let (epoch, last_seq) = (rec.epoch, rec.last_seq);
             let mut out = Vec::new();
-            self.props.drop_delivered_upto(epoch, last_seq, &mut out);
+            self.props.resync(epoch, last_seq, &mut out);
             self.out_events.extend(out);
         }
         self.phase = Phase::Member;
@@ -163,6 +163,15 @@ impl Group {
                 let joiner = add.info.id;
                 sm.add_learner(short, add);
                 self.join_queue.remove(&joiner);
+                if joiner == self.cfg.node {
+                    // Readmitted: continue numbering from the epoch the group gave us.
+                    let rec = self.raw.store().sm.member(joiner).map(|m| (m.epoch, m.last_seq));
+                    if let Some((epoch, last_seq)) = rec {
+                        let mut out = Vec::new();
+                        self.props.resync(epoch, last_seq, &mut out);
+                        self.out_events.extend(out);
+                    }
+                }
             }
             ConfChangeType::AddNode => sm.promote(short),
             ConfChangeType::RemoveNode => {
@@ -186,6 +195,10 @@ impl Group {
         log::warn!("this node was removed from the configuration; asking to be readmitted");
         self.enter_non_primary(ProposalFailReason::Removed);
         self.view_state = ViewState::Outside;
+        if self.raw.raft.state == raft::StateRole::Leader {
+            // raft-rs keeps a removed leader leading; hand over so the others move on.
+            self.start_transfer();
+        }
     }
 
     fn on_applied(&mut self, applied: Applied) {
@@ -201,7 +214,12 @@ impl Group {
                 self.out_events.push(Event::Control { origin, local, after, event });
             }
             Applied::Rejected { origin, why, .. } => {
-                if origin == me && why == crate::state::Admission::Gap {
+                // One of ours was skipped because an earlier one is missing: resend all, in
+                // order (at most once per heartbeat, so skips cannot snowball into storms).
+                if origin == me && why == crate::state::Admission::Gap
+                    && self.now >= self.props.progress_tick + self.cfg.heartbeat_ticks
+                {
+                    self.props.progress_tick = self.now;
                     self.props.resend_all = true;
                 }
             }

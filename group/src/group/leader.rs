@@ -28,6 +28,7 @@ impl Group {
         self.cut_proposed = self.raw.store().sm.commit_cut;
         self.committed_reports.clear();
         self.props.resend_all = true;
+        self.rebuild_tail();
     }
 
     /// Proposes at most one membership step. Returns whether it proposed something.
@@ -88,16 +89,37 @@ impl Group {
         }
     }
 
-    /// A member that left, whose connection closed, or that was silent for the suspect
-    /// timeout. Never the leader itself (it hands over first).
+    /// A member whose connection closed (evidence of death, removed first), then one that
+    /// asked to leave, then one silent for the suspect timeout. Never the leader itself (it
+    /// hands over first), and only while we hear a majority of the remaining voters, each of
+    /// them after the evidence against the victim appeared. Evidence can be wrong (a reset
+    /// connection between live processes) or one of two simultaneous failures; removing a
+    /// live member while a dead one stays can leave a configuration that no surviving
+    /// majority can change again.
     fn removal_candidate(&self) -> Option<u64> {
         let sm = &self.raw.store().sm;
         let silent_since = self.now.saturating_sub(self.cfg.suspect_ticks);
-        sm.members.iter().filter(|m| m.short != self.me).find_map(|m| {
-            let id = m.info.id;
-            let silent = self.last_heard.get(&id).is_none_or(|t| *t < silent_since);
-            (self.leave_queue.contains(&id) || self.lost.contains(&id) || silent).then_some(m.short)
-        })
+        let recent = self.now.saturating_sub(self.cfg.election_ticks);
+        let others = || sm.members.iter().filter(|m| m.short != self.me);
+        let heard = |id: &NodeId| self.last_heard.get(id).copied().unwrap_or(0);
+        // (victim, tick its evidence appeared)
+        let lost = others().filter_map(|m| self.lost.get(&m.info.id).map(|t| (m.short, *t)));
+        let leaving = others().filter(|m| self.leave_queue.contains(&m.info.id)).map(|m| (m.short, recent));
+        let silent = others()
+            .filter(|m| heard(&m.info.id) < silent_since)
+            .map(|m| (m.short, heard(&m.info.id) + self.cfg.suspect_ticks));
+        let safe = |(victim, evidence): (u64, u64)| {
+            let since = evidence.max(recent);
+            let rest: Vec<_> = sm.voters().filter(|m| m.short != victim).collect();
+            let live = rest
+                .iter()
+                .filter(|m| {
+                    m.short == self.me || (!self.lost.contains_key(&m.info.id) && heard(&m.info.id) > since)
+                })
+                .count();
+            live * 2 > rest.len()
+        };
+        lost.chain(leaving).chain(silent).find(|c| safe(*c)).map(|(v, _)| v)
     }
 
     fn promotion_candidate(&self) -> Option<u64> {
@@ -116,7 +138,7 @@ impl Group {
     fn join_candidate(&mut self) -> Option<(u64, Vec<u8>)> {
         let recent = self.now.saturating_sub(self.cfg.election_ticks);
         let (now_heard, lost) = (&self.last_heard, &self.lost);
-        self.join_queue.retain(|id, _| !lost.contains(id) && now_heard.get(id).is_some_and(|t| *t >= recent));
+        self.join_queue.retain(|id, _| !lost.contains_key(id) && now_heard.get(id).is_some_and(|t| *t >= recent));
         let sm = &self.raw.store().sm;
         let (_, req) = self.join_queue.iter().find(|(id, _)| !sm.is_member(**id))?;
         let add = MemberAdd { info: req.member.clone(), epoch: req.epoch };
@@ -132,11 +154,13 @@ impl Group {
             .store()
             .sm
             .voters()
-            .filter(|m| m.short != self.me && !self.lost.contains(&m.info.id))
+            .filter(|m| m.short != self.me && !self.lost.contains_key(&m.info.id))
             .max_by_key(|m| (raft.prs().get(m.short).map_or(0, |p| p.matched), Reverse(m.short)))
             .map(|m| (m.short, m.info.id));
         let Some((short, node)) = successor else {
-            self.finish_left();
+            if self.leaving.is_some() {
+                self.finish_left();
+            }
             return;
         };
         self.transfer_started = Some(self.now);

@@ -14,6 +14,7 @@
 mod apply;
 mod leader;
 mod proposals;
+mod peers;
 mod raftio;
 
 use crate::config::GroupConfig;
@@ -83,7 +84,8 @@ pub struct Group {
 
     peers: BTreeMap<u64, NodeId>,
     connected: BTreeSet<NodeId>,
-    lost: BTreeSet<NodeId>,
+    /// Peers whose connection closed, with the tick we learned it.
+    lost: BTreeMap<NodeId, u64>,
     last_heard: BTreeMap<NodeId, u64>,
 
     props: Proposals,
@@ -115,6 +117,9 @@ pub struct Group {
 
     snapshot_cache: Option<(u64, SmState)>,
     snapshots_sent: Vec<u64>,
+    /// Leader only: each origin's (epoch, last seq) after everything in our log, applied or
+    /// not, so retries and out-of-order proposals stay out of the log.
+    tail: BTreeMap<NodeId, (u64, u64)>,
 
     out_messages: Vec<(NodeId, Msg)>,
     out_events: Vec<Event>,
@@ -227,7 +232,7 @@ impl Group {
             last_join_sent: 0,
             peers,
             connected: BTreeSet::new(),
-            lost: BTreeSet::new(),
+            lost: BTreeMap::new(),
             last_heard: BTreeMap::new(),
             props: Proposals::new(0),
             leader_lease: None,
@@ -253,6 +258,7 @@ impl Group {
             read_points: Vec::new(),
             snapshot_cache: None,
             snapshots_sent: Vec::new(),
+            tail: BTreeMap::new(),
             out_messages: Vec::new(),
             out_events: Vec::new(),
             cfg,
@@ -395,7 +401,7 @@ impl Group {
         if self.phase == Phase::Left || peer == self.cfg.node {
             return;
         }
-        self.lost.insert(peer);
+        self.lost.insert(peer, self.now);
         self.connected.remove(&peer);
         self.on_peer_lost(peer);
         self.after_input();
@@ -531,6 +537,31 @@ impl Group {
         Some(LeaseClaim { term: raft.term, leader: leader?, until_tick: self.lease_until()?, now_tick: self.now })
     }
 
+    /// Entries held in the in-memory raft log (for memory-bound checks).
+    pub fn log_len(&self) -> u64 {
+        self.raw.store().len() + self.raw.raft.raft_log.unstable.entries.len() as u64
+    }
+
+    /// Internal state for simulator diagnostics.
+    #[doc(hidden)]
+    pub fn debug_state(&self) -> String {
+        let sm = &self.raw.store().sm;
+        let rec = sm.member(self.cfg.node).map(|m| (m.epoch, m.last_seq, m.voter));
+        let front = self.props.pending.front().map(|p| (p.epoch, p.seq));
+        format!(
+            "phase={:?} view_state={:?} epoch={} pending={} front={front:?} sent={} sent_to={:?} sm_self={rec:?} applied={} first={} last={}",
+            self.phase,
+            self.view_state,
+            self.props.epoch,
+            self.props.pending.len(),
+            self.props.sent,
+            self.props.sent_to,
+            sm.applied_index,
+            self.raw.store().first_index(),
+            self.raw.store().last_index(),
+        )
+    }
+
     /// Whether this node has left the group.
     pub fn has_left(&self) -> bool {
         self.phase == Phase::Left
@@ -565,11 +596,14 @@ impl Group {
         Ok(())
     }
 
-    /// Whether we should be asking a leader to (re)admit us.
+    /// Whether we should be asking a leader to (re)admit us: whenever we are outside the
+    /// primary view. The leader decides from its own configuration: a voter gets a fresh
+    /// view, a learner it knows is left to catch up, anyone else is added (our own view of
+    /// the configuration may be stale: we may have been removed without seeing it).
     fn wants_admission(&self) -> bool {
         match self.phase {
             Phase::Joining => true,
-            Phase::Member => self.view_state != ViewState::Primary && self.leaving.is_none(),
+            Phase::Member => self.leaving.is_none() && self.view_state != ViewState::Primary,
             Phase::Left => false,
         }
     }
@@ -667,6 +701,12 @@ impl Group {
         }
         if self.leaving.is_some() {
             self.leave_tick();
+        } else if self.raw.raft.state == StateRole::Leader
+            && !self.raw.store().sm.is_voter(self.cfg.node)
+            && self.phase == Phase::Member
+            && self.transfer_started.is_none_or(|t| self.now >= t + e)
+        {
+            self.start_transfer();
         }
         // Resend everything unconfirmed when nothing of ours was delivered for a while.
         if !self.props.pending.is_empty() && self.now >= self.props.progress_tick + e / 2 {
@@ -762,7 +802,7 @@ impl Group {
             .filter(|m| m.voter)
             .filter(|m| {
                 m.info.id == self.cfg.node
-                    || (!self.lost.contains(&m.info.id) && self.last_heard.get(&m.info.id).is_some_and(|t| *t >= recent))
+                    || (!self.lost.contains_key(&m.info.id) && self.last_heard.get(&m.info.id).is_some_and(|t| *t >= recent))
             })
             .map(|m| m.info.to_member())
             .collect();

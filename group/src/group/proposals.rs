@@ -92,6 +92,34 @@ impl Proposals {
         self.resend_all = true;
     }
 
+    /// Aligns our numbering with what the replicated state says about us, `(epoch,
+    /// last_seq)`, after we may have missed part of the log (a snapshot) or were readmitted.
+    /// Pending proposals already covered are reported failed (state transfer decides their
+    /// fate); if the rest cannot continue the replicated sequence, they are failed too and a
+    /// fresh epoch starts.
+    pub(crate) fn resync(&mut self, epoch: u64, last_seq: u64, out: &mut Vec<Event>) {
+        self.drop_delivered_upto(epoch, last_seq, out);
+        let next = match self.pending.front() {
+            Some(p) => (p.epoch, p.seq),
+            None => (self.epoch, self.next_seq),
+        };
+        let continues = (next.0 == epoch && next.1 == last_seq + 1) || (next.0 > epoch && next.1 == 1);
+        if !continues {
+            if next.0 < epoch && self.pending.is_empty() {
+                self.epoch = epoch;
+                self.next_seq = last_seq + 1;
+            } else {
+                for p in self.pending.drain(..) {
+                    out.push(Event::ProposalFailed { id: p.id, reason: ProposalFailReason::NonPrimary });
+                }
+                self.epoch = self.epoch.max(epoch) + 1;
+                self.next_seq = 1;
+            }
+        }
+        self.sent = 0;
+        self.resend_all = true;
+    }
+
     /// Gives up on everything unconfirmed and starts a new epoch.
     pub(crate) fn fail_all(&mut self, reason: ProposalFailReason, out: &mut Vec<Event>) {
         for p in self.pending.drain(..) {
@@ -123,5 +151,38 @@ mod tests {
         assert_eq!(p.delivered(0, 2, 6), None);
         assert_eq!(p.pending.front().map(|x| (x.epoch, x.seq)), Some((1, 1)));
         assert_eq!(p.delivered(1, 1, 7), Some(c));
+    }
+
+    #[test]
+    fn resync_continues_the_replicated_sequence_or_starts_a_fresh_epoch() {
+        // Readmitted at epoch 3 while our counter was behind: adopt it.
+        let mut p = Proposals::new(0);
+        let mut out = Vec::new();
+        p.resync(3, 0, &mut out);
+        p.push(ProposalBody::Writeset(vec![1]));
+        assert_eq!(p.pending.front().map(|x| (x.epoch, x.seq)), Some((3, 1)));
+        // A snapshot shows (3, 1) delivered: dropped as decided by state transfer; (3, 2)
+        // continues the sequence and stays.
+        p.push(ProposalBody::Writeset(vec![2]));
+        p.resync(3, 1, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(p.pending.front().map(|x| (x.epoch, x.seq)), Some((3, 2)));
+        // Readmitted under epoch 5 with (3, 2) unconfirmed: it can never be delivered now
+        // (stale epoch), so it fails and numbering continues the record.
+        p.resync(5, 0, &mut out);
+        assert!(p.pending.is_empty());
+        assert_eq!(out.len(), 2);
+        p.push(ProposalBody::Writeset(vec![3]));
+        assert_eq!(p.pending.front().map(|x| (x.epoch, x.seq)), Some((5, 1)));
+        // Our counter ran ahead of the record in its epoch (the proposals in between were
+        // given up): a fresh epoch, or later ones would be gaps forever.
+        let mut q = Proposals::new(7);
+        q.push(ProposalBody::Writeset(vec![4]));
+        q.push(ProposalBody::Writeset(vec![5]));
+        let mut out = Vec::new();
+        q.fail_all(ProposalFailReason::NonPrimary, &mut out);
+        q.resync(7, 0, &mut out);
+        q.push(ProposalBody::Writeset(vec![6]));
+        assert_eq!(q.pending.front().map(|x| (x.epoch, x.seq)), Some((8, 1)));
     }
 }

@@ -251,7 +251,7 @@ impl Group {
             let target = self.transfer_target();
             return self.leader_lease.as_ref().is_some_and(|l| l.abdicated) && target == Some(candidate);
         }
-        if self.peers.get(&leader).is_some_and(|n| self.lost.contains(n)) {
+        if self.peers.get(&leader).is_some_and(|n| self.lost.contains_key(n)) {
             return true;
         }
         self.abdication_seen == Some((raft.term, leader, candidate))
@@ -291,7 +291,7 @@ impl Group {
             .store()
             .sm
             .voters()
-            .filter(|m| m.info.id != peer && !self.lost.contains(&m.info.id))
+            .filter(|m| m.info.id != peer && !self.lost.contains_key(&m.info.id))
             .map(|m| m.short)
             .min();
         if successor == Some(self.me) {
@@ -336,15 +336,70 @@ impl Group {
     /// abandoned epoch) are dropped here to keep retries out of the log; whatever still gets
     /// in twice is skipped at delivery.
     fn propose_as_leader(&mut self, origin: NodeId, p: ForwardedProposal) -> bool {
-        match self.raw.store().sm.admit(origin, p.epoch, p.seq) {
-            Admission::Duplicate | Admission::StaleEpoch => return true,
-            _ => {}
+        if self.tail_admit(origin, p.epoch, p.seq) != Admission::Deliver {
+            return true;
         }
         let command = match p.body {
             ProposalBody::Writeset(payload) => Command::Writeset { origin, epoch: p.epoch, seq: p.seq, payload },
             ProposalBody::Control(control) => Command::Control { origin, epoch: p.epoch, seq: p.seq, control },
         };
-        self.raw.propose(Vec::new(), command.encode()).is_ok()
+        if self.raw.propose(Vec::new(), command.encode()).is_err() {
+            return false;
+        }
+        self.tail.insert(origin, (p.epoch, p.seq));
+        true
+    }
+
+    /// Admission against the log's tail (the leader's log, applied or not). Delivery still
+    /// decides for sure (entries of an earlier leader may sit in the log); this only keeps
+    /// duplicates and gaps from being appended.
+    fn tail_admit(&self, origin: NodeId, epoch: u64, seq: u64) -> Admission {
+        let sm = &self.raw.store().sm;
+        let Some(rec) = sm.member(origin) else { return Admission::NotMember };
+        let (e, last) = match self.tail.get(&origin) {
+            Some(&(te, ts)) if (te, ts) > (rec.epoch, rec.last_seq) => (te, ts),
+            _ => (rec.epoch, rec.last_seq),
+        };
+        if epoch < e {
+            Admission::StaleEpoch
+        } else if epoch == e {
+            if seq <= last {
+                Admission::Duplicate
+            } else if seq == last + 1 {
+                Admission::Deliver
+            } else {
+                Admission::Gap
+            }
+        } else if seq == 1 {
+            Admission::Deliver
+        } else {
+            Admission::Gap
+        }
+    }
+
+    /// Rebuilds the tail from the unapplied part of our log (on becoming leader).
+    pub(super) fn rebuild_tail(&mut self) {
+        self.tail.clear();
+        let applied = self.raw.store().sm.applied_index;
+        let last = self.raw.raft.raft_log.last_index();
+        if last <= applied {
+            return;
+        }
+        let ents = self.raw.raft.raft_log.entries(applied + 1, None, raft::GetEntriesContext::empty(false));
+        let Ok(ents) = ents else { return };
+        for e in ents {
+            if e.get_entry_type() != raft::eraftpb::EntryType::EntryNormal || e.get_data().is_empty() {
+                continue;
+            }
+            let (origin, epoch, seq) = match Command::decode(e.get_data()) {
+                Some(Command::Writeset { origin, epoch, seq, .. }) => (origin, epoch, seq),
+                Some(Command::Control { origin, epoch, seq, .. }) => (origin, epoch, seq),
+                _ => continue,
+            };
+            if self.tail_admit(origin, epoch, seq) == Admission::Deliver {
+                self.tail.insert(origin, (epoch, seq));
+            }
+        }
     }
 
     /// Sends unconfirmed proposals to the current leader (all of them after a leader change

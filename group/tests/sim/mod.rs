@@ -196,6 +196,7 @@ pub struct Sim {
     proposals: BTreeMap<Vec<u8>, (NodeId, ProposalId)>,
     by_id: BTreeMap<(NodeId, ProposalId), Vec<u8>>,
     pub acked: BTreeMap<Vec<u8>, i64>,
+    failed_payloads: BTreeSet<Vec<u8>>,
     max_acked: i64,
     ctl_truth: BTreeMap<(i64, u32), String>,
     reads: BTreeMap<(NodeId, u64), i64>,
@@ -277,6 +278,7 @@ impl Sim {
             proposals: BTreeMap::new(),
             by_id: BTreeMap::new(),
             acked: BTreeMap::new(),
+            failed_payloads: BTreeSet::new(),
             max_acked: -1,
             ctl_truth: BTreeMap::new(),
             reads: BTreeMap::new(),
@@ -543,6 +545,10 @@ impl Sim {
         self.proposals.insert(payload.clone(), (node, id));
         self.by_id.insert((node, id), payload.clone());
         self.stats.proposals += 1;
+        if self.verbose {
+            let line = format!("{} proposes {:?} as {id:?}", self.slots[slot].name, String::from_utf8_lossy(&payload));
+            self.note(line);
+        }
         self.drain(slot);
         Some(payload)
     }
@@ -830,6 +836,9 @@ impl Sim {
                     self.payload_at.insert(payload.clone(), s);
                 }
                 self.slots[slot].delivered_writesets += 1;
+                if self.verbose {
+                    self.note(format!("{name} ordered {s} {:?} local={local:?}", String::from_utf8_lossy(&payload)));
+                }
                 self.deliver_item(slot, s, Item::Writeset { origin, payload });
             }
             Event::CommitCut(c) => {
@@ -880,12 +889,16 @@ impl Sim {
             Event::ReadIndexFailed { ctx } => {
                 self.reads.remove(&(me, ctx));
             }
-            Event::ProposalFailed { id, .. } => {
+            Event::ProposalFailed { id, reason } => {
                 self.stats.proposal_failures += 1;
-                if let Some(p) = self.by_id.get(&(me, id)) {
-                    if self.acked.contains_key(p) {
+                if self.verbose {
+                    self.note(format!("{name} proposal {id:?} failed: {reason:?}"));
+                }
+                if let Some(p) = self.by_id.get(&(me, id)).cloned() {
+                    if self.acked.contains_key(&p) {
                         self.fail(format!("{name}: {id:?} failed after it was acknowledged"));
                     }
+                    self.failed_payloads.insert(p);
                 }
             }
             Event::Refused { .. } => self.stats.refused += 1,
@@ -987,29 +1000,35 @@ impl Sim {
         (0..self.slots.len()).filter(|s| self.slots[*s].group.is_some()).collect()
     }
 
-    /// Would losing `slot` for good leave some live node's configuration without a
-    /// majority of live members? (Faults must stay survivable, or liveness cannot hold.)
+    /// May `slot` be lost for good (crash, leave) without making liveness impossible? Only
+    /// in a healthy moment: nothing partitioned, paused or reset, no dead member left in any
+    /// node's configuration, and every configuration keeps a strict majority without it.
+    /// (Losing a majority needs an operator's `pc.bootstrap`; a scenario covers that.)
     fn may_lose(&self, slot: usize) -> bool {
+        if self.partition.is_some() || !self.reset_until.is_empty() {
+            return false;
+        }
+        if self.slots.iter().any(|s| matches!(s.state, SlotState::Paused { .. }) || s.leaving) {
+            return false;
+        }
         let gone = self.slots[slot].id;
         let alive: BTreeSet<NodeId> =
             self.slots.iter().filter(|s| s.group.is_some() && s.id != gone).map(|s| s.id).collect();
-        if alive.is_empty() {
+        if alive.len() < 2 {
             return false;
         }
         for s in &self.slots {
             let Some(g) = &s.group else { continue };
             let members = g.status().members;
-            if members.is_empty() {
-                continue;
+            if members.iter().any(|m| *m != gone && !alive.contains(m)) {
+                return false;
             }
             let live = members.iter().filter(|m| alive.contains(m)).count();
             if live * 2 <= members.len() {
                 return false;
             }
         }
-        // A removal or addition may be on its way: keep one spare beyond the bare majority.
-        let up_members = alive.len();
-        up_members >= 2
+        true
     }
 
     fn inject_faults(&mut self) {
@@ -1146,26 +1165,46 @@ impl Sim {
         if !self.run_until(budget, |s| s.converged()) {
             return Err(self.failed.clone().unwrap_or_else(|| format!("no convergence within {budget} ticks: {}", self.describe())));
         }
-        let mut fresh = Vec::new();
-        for s in self.live_slots() {
-            match self.propose(s) {
-                Some(p) => fresh.push(p),
-                None => return Err(format!("{} refused a proposal after convergence", self.slots[s].name)),
+        // One new writeset per live node; a client whose proposal fails (a membership change
+        // can still be settling) retries, as a real client would.
+        let live = self.live_slots();
+        let mut fresh: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        for _ in 0..budget {
+            if self.failed.is_some() {
+                break;
             }
-        }
-        let ok = self.run_until(budget, |s| {
-            fresh.iter().all(|p| s.acked.contains_key(p)) && {
-                let top = fresh.iter().filter_map(|p| s.acked.get(p)).max().copied().unwrap_or(0);
-                s.live_slots().iter().all(|&x| s.slots[x].last.unwrap_or(-1) >= top)
+            for &s in &live {
+                let retry = match fresh.get(&s) {
+                    None => true,
+                    Some(p) => !self.acked.contains_key(p) && self.failed_payloads.contains(p),
+                };
+                if retry {
+                    if let Some(p) = self.propose(s) {
+                        fresh.insert(s, p);
+                    }
+                }
             }
-        });
-        if !ok {
-            return Err(self.failed.clone().unwrap_or_else(|| format!("new proposals did not commit everywhere: {}", self.describe())));
+            let all_acked = live.iter().all(|s| fresh.get(s).is_some_and(|p| self.acked.contains_key(p)));
+            if all_acked {
+                let top = fresh.values().filter_map(|p| self.acked.get(p)).max().copied().unwrap_or(0);
+                if self.live_slots().iter().all(|&x| self.slots[x].last.unwrap_or(-1) >= top) {
+                    return self.check_acked_everywhere();
+                }
+            }
+            self.step();
         }
-        self.check_acked_everywhere()
+        Err(self.failed.clone().unwrap_or_else(|| format!("new proposals did not commit everywhere: {}", self.describe())))
     }
 
     fn check_acked_everywhere(&self) -> Result<(), Failure> {
+        // Memory stays bounded: compaction keeps every log near the configured maximum.
+        let bound = 2 * self.opts.max_log_entries + 256;
+        for s in self.live_slots() {
+            let len = self.slots[s].group.as_ref().map_or(0, |g| g.log_len());
+            if len > bound {
+                return Err(format!("{} holds {len} log entries (bound {bound})", self.slots[s].name));
+            }
+        }
         for (payload, seqno) in &self.acked {
             match self.truth.get(seqno) {
                 Some(Item::Writeset { payload: p, .. }) if p == payload => {}
@@ -1204,6 +1243,9 @@ impl Sim {
                     st.members.iter().map(|m| short(*m)).collect::<Vec<_>>(),
                     st.last_seqno
                 );
+                if let Some(g) = &s.group {
+                    let _ = write!(out, "\n      {}", g.debug_state());
+                }
             }
         }
         out
