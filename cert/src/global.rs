@@ -131,6 +131,13 @@ impl CertGlobal {
         self.last_barrier = start;
     }
 
+    /// Sets the position, horizon and last barrier (snapshot import).
+    pub(crate) fn restore(&mut self, position: Seqno, horizon: Seqno, last_barrier: Seqno) {
+        self.position = position;
+        self.horizon = horizon;
+        self.last_barrier = last_barrier;
+    }
+
     pub fn shard_count(&self) -> u32 {
         self.shard_count
     }

@@ -69,12 +69,14 @@ pub mod global;
 pub mod input;
 pub mod matrix;
 pub mod slice;
+pub mod snapshot;
 pub mod verdict;
 
 pub use global::{CertConfig, CertGlobal, CertStats, DEFAULT_MAX_LENGTH};
 pub use input::{CheckInput, Mode};
 pub use matrix::{rule, Rule, MATRIX};
 pub use slice::{CertSlice, KeyHashBuilder, Partial};
+pub use snapshot::{CertSnapshot, SnapshotError, SnapshotRecord};
 pub use verdict::{CertError, Verdict};
 
 use trireme_types::{Seqno, Writeset};
@@ -131,6 +133,23 @@ impl Certifier {
             slice.apply(input, &verdict);
         }
         Ok(verdict)
+    }
+
+    /// The index as it is now, for a joiner (see [`snapshot`]).
+    pub fn export(&self) -> CertSnapshot {
+        let mut records = Vec::with_capacity(self.index_size() * 2);
+        for slice in &self.slices {
+            slice.export_into(&mut records);
+        }
+        CertSnapshot::from_parts(&self.global, records)
+    }
+
+    /// Replaces the whole index with `snapshot` (a joiner after state transfer).
+    pub fn import(&mut self, snapshot: &CertSnapshot) {
+        self.global.import(snapshot);
+        for slice in &mut self.slices {
+            slice.import(snapshot);
+        }
     }
 
     /// A configuration change (or any other non-writeset seqno) that every later writeset must

@@ -76,7 +76,12 @@ impl Partial {
     /// What a slice that owns none of a writeset's keys answers, without asking it: the ordering
     /// thread uses it to skip a round trip to slices a writeset does not touch.
     pub fn empty(slice: u32, seqno: Seqno) -> Partial {
-        Partial { slice, seqno, depends_on: Seqno::UNDEFINED, conflict: None }
+        Partial {
+            slice,
+            seqno,
+            depends_on: Seqno::UNDEFINED,
+            conflict: None,
+        }
     }
 
     /// The slice that produced it.
@@ -289,6 +294,33 @@ impl CertSlice {
         }
     }
 
+    /// Calls `f(key, kind, seqno, source, toi)` for every occupied slot.
+    pub(crate) fn for_each_slot(&self, mut f: impl FnMut(KeyHash, u8, Seqno, NodeId, bool)) {
+        for (key, entry) in &self.keys {
+            for (kind, slot) in entry.slots.iter().enumerate() {
+                if let Some(h) = slot {
+                    f(*key, kind as u8, h.seqno, h.source, h.toi);
+                }
+            }
+        }
+    }
+
+    /// Restores one slot (import); records must come in seqno order to keep the log sorted.
+    pub(crate) fn restore_slot(
+        &mut self,
+        key: KeyHash,
+        kind: u8,
+        seqno: Seqno,
+        source: NodeId,
+        toi: bool,
+    ) {
+        let entry = self.keys.entry(key).or_default();
+        if let Some(slot) = entry.slots.get_mut(usize::from(kind)) {
+            *slot = Some(Holder { seqno, source, toi });
+            self.log.push_back((seqno, key));
+        }
+    }
+
     /// Forgets everything (a new initial position after a state transfer). Keeps capacity.
     pub fn clear(&mut self) {
         self.keys.clear();
@@ -338,7 +370,10 @@ mod tests {
         // A key it does own makes the answer differ once that key has a record.
         let owned = [key(3, KeyType::Exclusive)];
         slice.apply(&input(3, 1, 0, &owned), &PASS);
-        assert_ne!(slice.check(&input(4, 2, 0, &owned)), Partial::empty(1, Seqno(4)));
+        assert_ne!(
+            slice.check(&input(4, 2, 0, &owned)),
+            Partial::empty(1, Seqno(4))
+        );
     }
 
     #[test]
