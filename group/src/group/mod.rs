@@ -84,6 +84,8 @@ pub struct Group {
 
     peers: BTreeMap<u64, NodeId>,
     connected: BTreeSet<NodeId>,
+    /// Peers whose `Hello` we refused: nothing else from them is taken.
+    refused: BTreeSet<NodeId>,
     /// Peers whose connection closed, with the tick we learned it.
     lost: BTreeMap<NodeId, u64>,
     last_heard: BTreeMap<NodeId, u64>,
@@ -233,6 +235,7 @@ impl Group {
             peers,
             connected: BTreeSet::new(),
             lost: BTreeMap::new(),
+            refused: BTreeSet::new(),
             last_heard: BTreeMap::new(),
             props: Proposals::new(0),
             leader_lease: None,
@@ -298,12 +301,17 @@ impl Group {
         if self.phase == Phase::Left {
             return Ok(());
         }
+        if self.refused.contains(&from) && !matches!(msg, Msg::Hello(_) | Msg::Refuse(_)) {
+            return Err(StepError::Refused { from, reason: "refused at handshake".into() });
+        }
         if from != self.cfg.node {
             self.last_heard.insert(from, self.now);
         }
         let result = match msg {
             Msg::Hello(h) => self.on_hello(from, h),
             Msg::Refuse(r) => {
+                self.refused.insert(from);
+                self.connected.remove(&from);
                 self.out_events.push(Event::Refused { peer: from, reason: r.reason });
                 Ok(())
             }
@@ -585,8 +593,10 @@ impl Group {
             log::warn!("refusing {from}: {reason}");
             self.out_messages.push((from, Msg::Refuse(Refuse { reason: reason.clone() })));
             self.connected.remove(&from);
+            self.refused.insert(from);
             return Err(StepError::Refused { from, reason });
         }
+        self.refused.remove(&from);
         self.peers.insert(from.short_id(), from);
         self.connected.insert(from);
         self.lost.remove(&from);

@@ -294,6 +294,10 @@ impl Sim {
         }
     }
 
+    fn mix(&mut self, x: u64) {
+        self.trace = (self.trace ^ x).wrapping_mul(0x100_0000_01b3);
+    }
+
     fn note(&mut self, line: String) {
         for b in line.as_bytes() {
             self.trace = (self.trace ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
@@ -920,6 +924,9 @@ impl Sim {
     }
 
     fn deliver_item(&mut self, slot: usize, seqno: i64, item: Item) {
+        self.mix(slot as u64);
+        self.mix(seqno as u64);
+        self.mix(self.now);
         let name = self.slots[slot].name.clone();
         let expected = self.slots[slot].last.map(|l| l + 1);
         match expected {
@@ -1297,5 +1304,57 @@ pub fn run_seed(seed: u64) -> Result<u64, (Options, Failure, String)> {
     match sim.liveness() {
         Ok(()) => Ok(sim.trace),
         Err(f) => Err((opts, f, sim.journal())),
+    }
+}
+
+impl Sim {
+    /// The slot leading with a valid lease, if any.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.slots.len()).find(|&s| {
+            self.is_up(s)
+                && self.slots[s].group.as_ref().is_some_and(|g| {
+                    g.lease_claim().is_some_and(|c| c.leader == g.node())
+                })
+        })
+    }
+
+    /// The slot that raft-wise leads (lease or not), if any.
+    pub fn raft_leader(&self) -> Option<usize> {
+        (0..self.slots.len()).find(|&s| {
+            self.is_up(s)
+                && self.slots[s].group.as_ref().is_some_and(|g| g.status().role == trireme_group::Role::Leader)
+        })
+    }
+
+    pub fn group(&self, slot: usize) -> &Group {
+        self.slots[slot].group.as_ref().expect("slot is running")
+    }
+
+    pub fn group_mut(&mut self, slot: usize) -> &mut Group {
+        self.slots[slot].group.as_mut().expect("slot is running")
+    }
+
+    /// Forms a cluster of every slot: slot 0 bootstraps, the others join.
+    pub fn form(&mut self) {
+        self.bootstrap(0);
+        for slot in 1..self.slots.len() {
+            self.start_joiner(slot);
+        }
+        let ok = self.run_until(2000, |s| s.converged() && s.view_size(0) == s.slots.len());
+        assert!(ok, "cluster did not form: {:?}\n{}", self.failed, self.describe());
+    }
+
+    pub fn view_size(&self, slot: usize) -> usize {
+        self.slots[slot].group.as_ref().and_then(|g| g.status().view).map_or(0, |v| v.members.len())
+    }
+
+    pub fn is_acked(&self, payload: &[u8]) -> bool {
+        self.acked.contains_key(payload)
+    }
+
+    pub fn assert_ok(&self) {
+        if let Some(f) = &self.failed {
+            panic!("check failed: {f}\n{}\n{}", self.journal(), self.describe());
+        }
     }
 }

@@ -1,0 +1,224 @@
+//! Named scenarios on the simulator: the cases the swarm hits only by luck. Each asserts
+//! what the feature promises; the simulator's checks (one primary, one order, nothing
+//! acknowledged lost) run after every step underneath.
+
+mod sim;
+
+use sim::{Options, Sim, SlotState};
+use trireme_group::{Event, Group, GroupConfig, ProposeError};
+
+fn calm(nodes: usize) -> Sim {
+    let mut o = Options::calm(nodes);
+    o.election_ticks = 20;
+    o.heartbeat_ticks = 2;
+    o.suspect_ticks = 100;
+    Sim::new(7, o)
+}
+
+#[test]
+fn bootstrap_then_two_joins_form_a_three_node_primary() {
+    let mut sim = calm(3);
+    sim.bootstrap(0);
+    assert_eq!(sim.slots[0].last, Some(1), "the bootstrap view takes seqno last_seqno + 1");
+    sim.start_joiner(1);
+    sim.start_joiner(2);
+    assert!(sim.run_until(500, |s| s.converged() && s.view_size(0) == 3));
+    sim.assert_ok();
+    assert_eq!(sim.stats.joined_events, 2, "each joiner starts from a snapshot");
+    for slot in 0..3 {
+        let st = sim.group(slot).status();
+        assert!(st.primary);
+        assert_eq!(st.members.len(), 3);
+        assert_eq!(st.view.as_ref().unwrap().my_index.is_some(), true);
+    }
+    let payloads: Vec<_> = (0..3).map(|s| sim.propose(s).expect("accepted")).collect();
+    assert!(sim.run_until(200, |s| payloads.iter().all(|p| s.is_acked(p))));
+    sim.assert_ok();
+}
+
+#[test]
+fn kill_of_leader_elects_a_new_one_without_waiting_for_a_timeout() {
+    let mut sim = calm(3);
+    sim.form();
+    let old = sim.leader().expect("a leader");
+    let crashed_at = sim.now;
+    sim.crash(old);
+    // Survivors see the connection close 1-3 ticks later; one of them campaigns at once.
+    let elected = sim.run_until(sim.opts.election_ticks, |s| s.raft_leader().is_some_and(|l| l != old));
+    sim.assert_ok();
+    assert!(elected, "no new leader within the election timeout: {}", sim.describe());
+    let took = sim.now - crashed_at;
+    assert!(took < sim.opts.election_ticks / 2, "took {took} ticks; a timeout election needs >= {}", sim.opts.election_ticks);
+    // Writes commit at once (the primary claim waits out the old lease, commits do not).
+    let survivor = (0..3).find(|s| *s != old).unwrap();
+    let p = sim.propose(survivor).expect("accepted");
+    assert!(sim.run_until(10, |s| s.is_acked(&p)), "a write waited: {}", sim.describe());
+    // And the dead member leaves the view.
+    assert!(sim.run_until(200, |s| s.converged() && s.view_size(survivor) == 2));
+    sim.assert_ok();
+}
+
+#[test]
+fn partition_2_1_minority_goes_non_primary_majority_keeps_committing() {
+    let mut sim = calm(3);
+    sim.form();
+    let leader = sim.leader().expect("a leader");
+    // The leader ends up alone: the hard side of the split.
+    let sides: Vec<u8> = (0..3).map(|s| u8::from(s == leader)).collect();
+    sim.partition(sides, 10_000);
+    let majority: Vec<usize> = (0..3).filter(|s| *s != leader).collect();
+    let e = sim.opts.election_ticks;
+    // The isolated leader loses its lease within an election timeout and says so at once.
+    let went = sim.run_until(2 * e, |s| !s.group(leader).is_primary() && s.stats.non_primary_views >= 1);
+    sim.assert_ok();
+    assert!(went, "minority leader still primary: {}", sim.describe());
+    assert_eq!(sim.group_mut(leader).propose(b"x".to_vec()), Err(ProposeError::NotPrimary));
+    // The majority elects a new leader and keeps committing, throughout the split.
+    assert!(sim.run_until(6 * e, |s| s.leader().is_some_and(|l| l != leader)));
+    let mut acked = 0;
+    for _ in 0..20 {
+        let p = sim.propose(majority[acked % 2]).expect("majority accepts");
+        assert!(sim.run_until(e, |s| s.is_acked(&p)), "majority stalled: {}", sim.describe());
+        acked += 1;
+    }
+    sim.assert_ok();
+    assert!(matches!(sim.slots[leader].state, SlotState::Up));
+    // Heal: the old leader comes back into one primary view with everything.
+    sim.heal();
+    assert!(sim.run_until(20 * e, |s| s.converged() && s.view_size(leader) == 3), "{}", sim.describe());
+    sim.assert_ok();
+}
+
+#[test]
+fn paused_leader_loses_its_lease_before_a_new_leader_is_elected() {
+    let mut sim = calm(3);
+    sim.form();
+    let old = sim.leader().expect("a leader");
+    let lease_end_local = sim.group(old).lease_claim().unwrap().until_tick;
+    let local_now = sim.group(old).status().tick;
+    let paused_at = sim.now;
+    let e = sim.opts.election_ticks;
+    sim.pause(old, 6 * e);
+    // Its lease, in real time, ends here (its clock is frozen, real time is not).
+    let lease_end = paused_at + (lease_end_local - local_now);
+    let mut elected_at = None;
+    for _ in 0..(6 * e) {
+        sim.step();
+        sim.assert_ok();
+        if elected_at.is_none() && sim.leader().is_some_and(|l| l != old) {
+            elected_at = Some(sim.now);
+        }
+    }
+    let elected_at = elected_at.expect("the majority elected a new leader while the old one was paused");
+    assert!(lease_end <= elected_at, "old lease ends at {lease_end}, new leader primary at {elected_at}");
+    // Resumed: all missed ticks first, so it knows at once its lease is gone.
+    assert!(sim.run_until(20 * e, |s| s.converged() && s.view_size(0) >= 2), "{}", sim.describe());
+    sim.assert_ok();
+}
+
+#[test]
+fn duplicate_and_reordered_proposals_commit_exactly_once() {
+    let mut o = Options::calm(3);
+    o.election_ticks = 20;
+    o.heartbeat_ticks = 2;
+    o.suspect_ticks = 200;
+    o.delay_min = 1;
+    o.delay_max = 3;
+    o.loss = 100;
+    o.duplicate = 400;
+    o.propose_rate = 800;
+    let mut sim = Sim::new(11, o);
+    sim.form();
+    sim.faults = true;
+    sim.run(1500);
+    sim.assert_ok();
+    assert!(sim.stats.proposals > 500);
+    sim.liveness().unwrap_or_else(|f| panic!("{f}\n{}", sim.journal()));
+    // Every writeset delivered at most once (the simulator fails on a second seqno), and
+    // everything acknowledged is everywhere; with no membership change, nothing failed.
+    assert!(sim.acked.len() as u64 + sim.stats.proposal_failures >= sim.stats.proposals);
+    let distinct: std::collections::BTreeSet<i64> = sim.acked.values().copied().collect();
+    assert_eq!(distinct.len(), sim.acked.len(), "two writesets acknowledged at one seqno");
+}
+
+#[test]
+fn graceful_leave_removes_the_node_without_a_stall() {
+    for leaver_is_leader in [true, false] {
+        let mut sim = calm(3);
+        sim.form();
+        let leader = sim.leader().unwrap();
+        let leaver = if leaver_is_leader { leader } else { (leader + 1) % 3 };
+        let stay: Vec<usize> = (0..3).filter(|s| *s != leaver).collect();
+        sim.leave(leaver);
+        let e = sim.opts.election_ticks;
+        // Writes keep committing while it leaves: each within a few round trips.
+        for i in 0..30 {
+            if let Some(p) = sim.propose(stay[i % 2]) {
+                assert!(sim.run_until(e / 2, |s| s.is_acked(&p)), "stalled during leave: {}", sim.describe());
+            } else {
+                sim.step();
+            }
+        }
+        sim.assert_ok();
+        assert_eq!(sim.slots[leaver].state, SlotState::Left, "{}", sim.describe());
+        assert!(sim.run_until(e, |s| stay.iter().all(|x| s.view_size(*x) == 2)));
+        assert!(stay.iter().all(|x| sim.group(*x).is_primary()));
+        sim.assert_ok();
+    }
+}
+
+#[test]
+fn different_cluster_name_is_refused() {
+    let mut sim = calm(3);
+    sim.bootstrap(0);
+    sim.start_joiner(1);
+    assert!(sim.run_until(500, |s| s.converged() && s.view_size(0) == 2));
+    sim.start_joiner_in(2, "another_cluster");
+    sim.run(300);
+    sim.assert_ok();
+    assert!(sim.stats.refused >= 1, "the stranger was not told");
+    assert_eq!(sim.view_size(0), 2, "the stranger got in");
+    assert!(sim.slots[2].last.is_none(), "the stranger received state");
+    // And a Hello with another name gets a Refuse back, directly.
+    let mut g = Group::join(GroupConfig::new(sim.slots[2].id, "x", "sim"), trireme_group::Position::UNDEFINED).unwrap();
+    let stranger = Group::join(GroupConfig::new(trireme_types::NodeId(trireme_types::Uuid([5; 16])), "y", "zzz"), trireme_group::Position::UNDEFINED).unwrap();
+    assert!(g.step(stranger.node(), stranger.hello()).is_err());
+    let r = g.take_ready();
+    assert!(matches!(r.messages.as_slice(), [(_, trireme_group::Msg::Refuse(_))]));
+}
+
+#[test]
+fn force_bootstrap_makes_a_non_primary_component_primary() {
+    let mut sim = calm(3);
+    sim.form();
+    let payloads: Vec<_> = (0..5).map(|i| sim.propose(i % 3).unwrap()).collect();
+    assert!(sim.run_until(100, |s| payloads.iter().all(|p| s.is_acked(p))));
+    sim.run(20); // everyone has everything
+    let survivor = (0..3).find(|s| Some(*s) != sim.leader()).unwrap();
+    for s in 0..3 {
+        if s != survivor {
+            sim.crash(s);
+        }
+    }
+    let e = sim.opts.election_ticks;
+    assert!(sim.run_until(10 * e, |s| !s.group(survivor).is_primary() && s.stats.non_primary_views >= 1));
+    sim.run(5 * e);
+    assert!(!sim.group(survivor).is_primary(), "one of three cannot be primary on its own");
+    // pc.bootstrap: the operator makes the survivor a primary component.
+    assert!(sim.force_bootstrap(survivor));
+    sim.assert_ok();
+    assert!(sim.group(survivor).is_primary());
+    assert_eq!(sim.view_size(survivor), 1);
+    let p = sim.propose(survivor).unwrap();
+    assert!(sim.run_until(10, |s| s.is_acked(&p)));
+    // The others come back as new incarnations and join the new primary.
+    for s in 0..3 {
+        if s != survivor {
+            sim.restart(s);
+        }
+    }
+    assert!(sim.run_until(50 * e, |s| s.converged() && s.view_size(survivor) == 3), "{}", sim.describe());
+    sim.assert_ok();
+    sim.liveness().unwrap_or_else(|f| panic!("{f}"));
+    let _ = Event::Left;
+}
