@@ -52,6 +52,11 @@ pub enum SnapshotError {
 }
 
 impl CertSnapshot {
+    /// A snapshot of `global` and the records gathered from every slice (any order).
+    pub fn from_records(global: &CertGlobal, records: Vec<SnapshotRecord>) -> CertSnapshot {
+        Self::from_parts(global, records)
+    }
+
     pub(crate) fn from_parts(
         global: &CertGlobal,
         mut records: Vec<SnapshotRecord>,

@@ -31,7 +31,7 @@ use stats::{Counters, NodeFacts, StatValue};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use trireme_config::{Action, Change, InitContext, Options};
 use trireme_runtime::{
@@ -80,6 +80,10 @@ struct NodeState {
     desync_count: i64,
     saved: SavedState,
     cluster_name: String,
+    /// This node is donating state (between the donation and `sst_sent`).
+    donating: bool,
+    /// The donor names of `connect`, for the joiner's request.
+    donor_names: Vec<String>,
 }
 
 /// The pause gate: while paused, ordered events are held here instead of being dispatched,
@@ -109,12 +113,25 @@ struct Shared {
     read_point_ready: Condvar,
     next_token: AtomicU64,
     appliers: AtomicUsize,
+    /// Set right after the shard threads start (they need the shared state as their sink).
+    runtime: OnceLock<Runtime>,
+    /// A joiner's state transfer, watched by the applier that waits for it.
+    transfer: Mutex<Transfer>,
+    transfer_changed: Condvar,
+}
+
+/// Where a joiner's state transfer stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Transfer {
+    None,
+    Waiting,
+    Done,
+    Failed(String),
 }
 
 /// The provider instance `init` creates and `free` destroys.
 pub struct Replicator {
     shared: Arc<Shared>,
-    runtime: Runtime,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -175,6 +192,8 @@ impl Replicator {
                 desync_count: 0,
                 saved,
                 cluster_name: String::new(),
+                donating: false,
+                donor_names: Vec::new(),
             }),
             counters: Counters::default(),
             state_file,
@@ -183,10 +202,14 @@ impl Replicator {
             read_point_ready: Condvar::new(),
             next_token: AtomicU64::new(1),
             appliers: AtomicUsize::new(0),
+            runtime: OnceLock::new(),
+            transfer: Mutex::new(Transfer::None),
+            transfer_changed: Condvar::new(),
         });
         let sink: Arc<dyn Sink> = shared.clone();
         let runtime = Runtime::start(runtime_config, sink)?;
-        Ok(Replicator { shared, runtime })
+        let _ = shared.runtime.set(runtime);
+        Ok(Replicator { shared })
     }
 
     // ------------------------------------------------------------------------------------
@@ -201,7 +224,7 @@ impl Replicator {
                 }
                 Change::Action(Action::Bootstrap) => {
                     log::info!("pc.bootstrap requested: forming a primary component here");
-                    self.runtime.force_bootstrap()?;
+                    self.shared.runtime().force_bootstrap()?;
                 }
                 Change::Action(action) => {
                     log::info!("Provider option action {action:?} accepted; it has no effect yet")
@@ -244,6 +267,8 @@ impl Replicator {
             node.member = MemberState::Initialized;
             node.view = None;
             node.cluster_name = cluster_name.to_string();
+            node.donating = false;
+            node.donor_names = donor.split(',').map(str::trim).map(String::from).collect();
             let position = if bootstrap {
                 if position.history.is_nil() || !position.seqno.is_defined() {
                     if !position.history.is_nil() {
@@ -290,7 +315,7 @@ impl Replicator {
         // While running, the file says "position unknown" (seqno -1): the database may be
         // ahead of it after a crash, and --wsrep-recover must be asked instead.
         shared.store_state(Gtid::new(position.history, Seqno::UNDEFINED), false)?;
-        self.runtime.connect(request)?;
+        self.shared.runtime().connect(request)?;
         lock(&shared.node).connection = Connection::Connected;
         Ok(())
     }
@@ -309,7 +334,7 @@ impl Replicator {
         self.shared
             .trxs
             .fail_all_replicating("provider disconnecting");
-        self.runtime.disconnect()?;
+        self.shared.runtime().disconnect()?;
         Ok(())
     }
 
@@ -403,7 +428,7 @@ impl Replicator {
             ws
         };
         shared.count_replicated(&ws);
-        if let Err(e) = self.runtime.propose(ws.clone(), handle.trx_id) {
+        if let Err(e) = self.shared.runtime().propose(ws.clone(), handle.trx_id) {
             log::warn!("Could not replicate trx {}: {e}", handle.trx_id);
             trx.lock().phase = Phase::Aborted;
             return Status::ConnFail;
@@ -671,7 +696,7 @@ impl Replicator {
             })
         };
         shared.count_replicated(&ws);
-        if let Err(e) = self.runtime.propose(ws, key) {
+        if let Err(e) = self.shared.runtime().propose(ws, key) {
             log::warn!("Could not replicate TOI action of connection {conn_id}: {e}");
             shared.trxs.remove(key);
             return Status::ConnFail;
@@ -731,7 +756,7 @@ impl Replicator {
             None => {
                 let token = shared.next_token.fetch_add(1, Ordering::Relaxed);
                 lock(&shared.read_points).insert(token, None);
-                if let Err(e) = self.runtime.read_point(token) {
+                if let Err(e) = self.shared.runtime().read_point(token) {
                     lock(&shared.read_points).remove(&token);
                     log::debug!("causal read point refused: {e}");
                     return Err(Status::ConnFail);
@@ -765,21 +790,32 @@ impl Replicator {
     // ------------------------------------------------------------------------------------
     // State transfer
 
+    /// `sst_sent`: the donor script finished. The donation pause ends; the node is back to
+    /// Joined, and Synced once its applier has caught up.
     pub fn sst_sent(&self, gtid: Gtid, rcode: i32) -> Status {
         if rcode < 0 {
-            log::warn!("State transfer to joiner failed: {rcode} ({gtid})");
+            log::warn!("State transfer to the joiner failed ({rcode}) at {gtid}");
         } else {
-            log::info!("State transfer to joiner complete: {gtid}");
+            log::info!("State transfer to the joiner complete at {gtid}");
+        }
+        let donating = std::mem::replace(&mut lock(&self.shared.node).donating, false);
+        if donating {
+            self.shared.release_donation_pause();
         }
         Status::Ok
     }
 
+    /// `sst_received`: MariaDB's SST finished on this joiner; the provider completes the
+    /// transfer (certification index, held events) on its side.
     pub fn sst_received(&self, gtid: Gtid, rcode: i32) -> Status {
-        log::warn!(
-            "sst_received({gtid}, {rcode}): state transfer into a running cluster is not \
-             implemented yet in Trireme {TRIREME_VERSION}"
-        );
-        Status::NotImplemented
+        log::info!("SST received: {gtid} ({rcode})");
+        match self.shared.runtime().state_received(gtid, rcode) {
+            Ok(()) => Status::Ok,
+            Err(e) => {
+                log::error!("sst_received: {e}");
+                Status::NodeFail
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------
@@ -828,6 +864,9 @@ impl Replicator {
         node.desync_count += 1;
         if node.member == MemberState::Synced || node.member == MemberState::Joined {
             node.member = MemberState::Donor;
+            drop(node);
+            // A desynced node is no donor candidate (the group's choice is deterministic).
+            let _ = self.shared.runtime().member_desynced();
         }
         Status::Ok
     }
@@ -882,7 +921,7 @@ impl Replicator {
             .counters
             .open_transactions
             .store(shared.trxs.len() as i64, Ordering::Relaxed);
-        let status = self.runtime.status();
+        let status = self.shared.runtime().status();
         shared
             .counters
             .cert_index_size
@@ -910,7 +949,7 @@ impl Replicator {
         if connected {
             let _ = self.disconnect();
         }
-        self.runtime.stop();
+        self.shared.runtime().stop();
         if connected {
             let _ = self.shared.store_final_state();
         }
@@ -919,6 +958,12 @@ impl Replicator {
 }
 
 impl Shared {
+    fn runtime(&self) -> &Runtime {
+        self.runtime
+            .get()
+            .expect("the runtime is set in init, before any other call")
+    }
+
     /// (node id, history, primary?)
     fn identity(&self) -> (NodeId, HistoryId, bool) {
         let node = lock(&self.node);
@@ -1072,12 +1117,44 @@ impl Shared {
                 joiner,
                 request,
                 ist_from,
+                position,
+                bypass,
             } => {
+                // Nothing applies or commits here from this point of the order until the SST
+                // script is done: the state it copies is exactly `position` (Galera's donor
+                // is paused the same way while rsync copies).
+                if gate.pauses == 0 {
+                    gate.paused_at = gate.dispatched;
+                }
+                gate.pauses += 1;
+                lock(&self.node).donating = true;
                 self.queue.push(Work::Donate {
                     joiner,
                     request,
                     ist_from,
+                    position,
+                    bypass,
                 });
+            }
+            Delivered::StateReady { position, view } => {
+                self.orders.reset(position.seqno);
+                gate.dispatched = position.seqno;
+                {
+                    let mut node = lock(&self.node);
+                    node.history = position.history;
+                    if view.is_some() {
+                        node.view = view;
+                    }
+                    if node.member == MemberState::Joiner {
+                        node.member = MemberState::Joined;
+                    }
+                }
+                self.set_transfer(Transfer::Done);
+                // Synced once the applier has worked through what follows the transfer.
+                self.queue.push(Work::Synced);
+            }
+            Delivered::StateFailed { reason } => {
+                self.set_transfer(Transfer::Failed(reason));
             }
             Delivered::Disconnected { history, seqno } => {
                 self.trxs.fail_all_replicating("provider disconnected");
@@ -1121,18 +1198,20 @@ impl Shared {
                 }
                 Work::View(view) => self.deliver_view(ctx, view),
                 Work::Synced => self.report_synced(),
-                Work::Joined { view, start } => self.on_joined(ctx, view, start),
+                Work::Joined { view, start } => {
+                    if let Err(reason) = self.on_joined(ctx, view, start) {
+                        log::error!("State transfer failed: {reason}. This node cannot continue.");
+                        lock(&self.node).member = MemberState::Error;
+                        return Status::NodeFail;
+                    }
+                }
                 Work::Donate {
                     joiner,
                     request,
                     ist_from,
-                } => {
-                    log::warn!(
-                        "Node {joiner} asked for state ({} request bytes, IST from {ist_from}): \
-                         donating is not implemented yet in Trireme {TRIREME_VERSION}",
-                        request.len()
-                    );
-                }
+                    position,
+                    bypass,
+                } => self.donate(ctx, joiner, &request, ist_from, position, bypass),
                 Work::Final { view } => {
                     self.deliver_final(ctx, view);
                     return Status::Ok;
@@ -1242,13 +1321,99 @@ impl Shared {
         }
     }
 
-    fn on_joined(&self, _ctx: RecvCtx, view: View, start: Gtid) {
-        log::error!(
-            "Joined a running group at {start} with {} member(s): state transfer is not \
-             implemented yet in Trireme {TRIREME_VERSION}",
+    /// A joiner's first view: report the connection, ask MariaDB for its SST request, hand it
+    /// to the group, and wait (this applier, as in Galera) until the transfer is complete;
+    /// everything after the transfer point is then in the queue (contract §3.3).
+    fn on_joined(&self, _ctx: RecvCtx, view: View, start: Gtid) -> Result<(), String> {
+        log::info!(
+            "Joined the primary component at {start} ({} member(s)); requesting state transfer",
             view.members.len()
         );
-        lock(&self.node).member = MemberState::Error;
+        let (position, donor_names) = {
+            let mut node = lock(&self.node);
+            node.connected_reported = true;
+            node.history = view.history;
+            node.view = Some(view.clone());
+            node.member = MemberState::Joiner;
+            (
+                resolve_position(&node.saved, self.args.state_id),
+                node.donor_names.clone(),
+            )
+        };
+        if !self.server.connected(&view) {
+            return Err("the server refused the connected callback".into());
+        }
+        self.set_transfer(Transfer::Waiting);
+        let request = self
+            .server
+            .sst_request()
+            .ok_or("the server could not prepare SST")?;
+        self.runtime()
+            .request_state(request, donor_names, position)
+            .map_err(|e| e.to_string())?;
+        let mut transfer = lock(&self.transfer);
+        loop {
+            match &*transfer {
+                Transfer::Done => return Ok(()),
+                Transfer::Failed(reason) => return Err(reason.clone()),
+                Transfer::Waiting | Transfer::None => {}
+            }
+            transfer = self
+                .transfer_changed
+                .wait(transfer)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn set_transfer(&self, state: Transfer) {
+        *lock(&self.transfer) = state;
+        self.transfer_changed.notify_all();
+    }
+
+    /// Donor duty: the server runs its SST script (in its own thread) and reports `sst_sent`.
+    fn donate(
+        &self,
+        ctx: RecvCtx,
+        joiner: NodeId,
+        request: &[u8],
+        ist_from: Gtid,
+        position: Gtid,
+        bypass: bool,
+    ) {
+        log::info!(
+            "Donating {} to {joiner} (joiner at {ist_from})",
+            if bypass { "IST" } else { "SST" }
+        );
+        lock(&self.node).member = MemberState::Donor;
+        let state_id = if bypass { ist_from } else { position };
+        if !self.server.sst_donate(ctx, request, state_id, bypass) {
+            log::error!("The server could not start donating to {joiner}");
+            let donating = std::mem::replace(&mut lock(&self.node).donating, false);
+            if donating {
+                self.release_donation_pause();
+            }
+        }
+    }
+
+    /// Ends the pause taken at the donation point (also done by `sst_sent`).
+    fn release_donation_pause(&self) {
+        let mut gate = lock(&self.gate);
+        if gate.pauses > 0 {
+            gate.pauses -= 1;
+            if gate.pauses == 0 {
+                while let Some(event) = gate.held.pop_front() {
+                    self.dispatch(&mut gate, event);
+                }
+            }
+        }
+        drop(gate);
+        {
+            let mut node = lock(&self.node);
+            if node.member == MemberState::Donor && node.desync_count == 0 {
+                node.member = MemberState::Joined;
+            }
+        }
+        self.queue.push(Work::Synced);
     }
 
     fn report_synced(&self) {
@@ -1266,6 +1431,8 @@ impl Shared {
             if !self.server.synced() {
                 log::error!("The server refused the synced callback");
             }
+            // The group counts synced members for donor choice.
+            let _ = self.runtime().member_synced();
         }
     }
 

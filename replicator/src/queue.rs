@@ -28,6 +28,10 @@ pub enum Work {
         joiner: NodeId,
         request: Vec<u8>,
         ist_from: Gtid,
+        /// The position the donated state reflects.
+        position: Gtid,
+        /// IST: the provider streams the writesets; the script only hands the position over.
+        bypass: bool,
     },
     /// Deliver the final (disconnected) view and close the queue.
     Final { view: View },

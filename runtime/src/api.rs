@@ -50,11 +50,20 @@ pub enum Delivered {
     /// A causal read point could not be had (this node left the primary component).
     ReadPointFailed { token: Token },
     /// Donor duty: `joiner` asked for state; this node was chosen (ordered in total order).
+    /// `position` is the point of the order the state must reflect; `bypass` means IST (the
+    /// provider streams the missing writesets, the SST script only hands the position over).
     DonateState {
         joiner: NodeId,
         request: Vec<u8>,
         ist_from: Gtid,
+        position: Gtid,
+        bypass: bool,
     },
+    /// A joiner's state transfer is complete at `position`; deliveries continue after it.
+    /// `view` is the configuration in force at `position`.
+    StateReady { position: Gtid, view: Option<View> },
+    /// A joiner's state transfer cannot complete.
+    StateFailed { reason: String },
     /// The final view after `disconnect`: not primary, nobody in it.
     Disconnected { history: HistoryId, seqno: Seqno },
 }

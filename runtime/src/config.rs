@@ -17,6 +17,16 @@ pub struct RuntimeConfig {
     pub suspect_timeout: Duration,
     pub gcache: GCacheConfig,
     pub cert_optimistic_pa: bool,
+    /// Where peers connect (`gmcast.listen_addr`).
+    pub listen: String,
+    /// The host peers are told to dial (`base_host`, from `wsrep_node_address`).
+    pub advertised_host: String,
+    /// Where a joiner receives the state stream (`ist.recv_addr`) and what it binds
+    /// (`ist.recv_bind`, else the same).
+    pub ist_recv: Option<String>,
+    pub ist_bind: Option<String>,
+    /// How long `connect` waits for a joiner's admission (`pc.wait_prim_timeout`).
+    pub join_timeout: Duration,
 }
 
 impl RuntimeConfig {
@@ -37,6 +47,31 @@ impl RuntimeConfig {
             suspect_timeout: options.suspect_timeout(),
             gcache,
             cert_optimistic_pa: true,
+            listen: {
+                let l = options.listen_addr();
+                format!("{}:{}", bracket(&l.host), l.port)
+            },
+            advertised_host: options.base_host().unwrap_or("127.0.0.1").to_string(),
+            ist_recv: options
+                .ist_recv_addr()
+                .map(|a| format!("{}:{}", bracket(&a.host), a.port)),
+            ist_bind: options
+                .ist_recv_bind()
+                .map(|a| format!("{}:{}", bracket(&a.host), a.port)),
+            join_timeout: options.pc_wait_prim_timeout(),
+        }
+    }
+
+    /// The address peers dial: the advertised host and the port actually bound.
+    pub fn advertised_address(&self, port: u16) -> String {
+        format!("{}:{port}", bracket(&self.advertised_host))
+    }
+
+    pub fn net_choice(&self) -> trireme_net::TransportChoice {
+        match self.transport {
+            TransportChoice::Portable => trireme_net::TransportChoice::Portable,
+            TransportChoice::IoUring => trireme_net::TransportChoice::IoUring,
+            _ => trireme_net::TransportChoice::Auto,
         }
     }
 
@@ -57,5 +92,14 @@ impl RuntimeConfig {
                 .get(shard as usize % list.len().max(1))
                 .map(|c| *c as usize),
         }
+    }
+}
+
+/// IPv6 literals need brackets in `host:port`.
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
     }
 }

@@ -26,9 +26,11 @@
 mod api;
 mod config;
 mod ordering;
+mod peers;
 mod shard;
 mod shards;
 pub mod sys;
+pub mod transfer;
 
 pub use api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
 pub use config::RuntimeConfig;
@@ -38,7 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use trireme_types::{Seqno, Writeset};
+use trireme_types::{Gtid, Seqno, Writeset};
 
 /// Capacity of a shard's command inbox. A full inbox makes the caller wait (backpressure),
 /// it never drops commands.
@@ -73,6 +75,21 @@ pub(crate) enum Command {
     },
     Disconnect,
     ForceBootstrap,
+    /// An ordered control message (member synced, desynced).
+    Control(trireme_group::ControlEntry),
+    /// A joiner asks for state (after `sst_request_cb`).
+    RequestState {
+        sst_request: Vec<u8>,
+        donor_names: Vec<String>,
+        ist_from: Gtid,
+    },
+    /// MariaDB's SST finished on the joiner (`sst_received`).
+    StateReceived {
+        gtid: Gtid,
+        rcode: i32,
+    },
+    /// The joiner's stream receiver finished.
+    StreamReceived(Box<Result<transfer::Received, String>>),
     Stop,
 }
 
@@ -105,7 +122,7 @@ pub struct RuntimeStatus {
 pub struct Runtime {
     inbox: Sender<Command>,
     waker: Arc<sys::EventFd>,
-    threads: Vec<JoinHandle<()>>,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
     board: Arc<Board>,
 }
 
@@ -140,18 +157,24 @@ impl Runtime {
             threads.push(handle);
         }
         let (inbox, commands) = bounded(INBOX_CAPACITY);
-        let shard0 = shard::Shard0::new(
-            config.clone(),
-            sink,
-            commands,
-            waker.clone(),
-            board.clone(),
-            links,
-        );
         let core = config.pin_core(0);
+        let (shard_config, shard_waker, shard_board, shard_inbox) =
+            (config.clone(), waker.clone(), board.clone(), inbox.clone());
+        // Built on its own thread: the transport it opens there is thread-bound (!Send).
         let thread = std::thread::Builder::new()
             .name("trireme-shard0".into())
-            .spawn(move || shard0.run(core))
+            .spawn(move || {
+                shard::Shard0::new(
+                    shard_config,
+                    sink,
+                    commands,
+                    shard_waker,
+                    shard_board,
+                    links,
+                    shard_inbox,
+                )
+                .run(core)
+            })
             .map_err(|source| RuntimeError::Spawn { index: 0, source })?;
         // Shard 0 first: it stops the others when it stops.
         threads.insert(0, thread);
@@ -163,7 +186,7 @@ impl Runtime {
         Ok(Runtime {
             inbox,
             waker,
-            threads,
+            threads: std::sync::Mutex::new(threads),
             board,
         })
     }
@@ -203,6 +226,35 @@ impl Runtime {
         self.send(Command::Disconnect)
     }
 
+    /// Tells the group this node is synced (donor choice counts only synced members).
+    pub fn member_synced(&self) -> Result<(), RuntimeError> {
+        self.send(Command::Control(trireme_group::ControlEntry::Synced))
+    }
+
+    /// Tells the group this node left the synced state (desync, donor).
+    pub fn member_desynced(&self) -> Result<(), RuntimeError> {
+        self.send(Command::Control(trireme_group::ControlEntry::Desynced))
+    }
+
+    /// A joiner asks for state transfer with MariaDB's request bytes.
+    pub fn request_state(
+        &self,
+        sst_request: Vec<u8>,
+        donor_names: Vec<String>,
+        ist_from: Gtid,
+    ) -> Result<(), RuntimeError> {
+        self.send(Command::RequestState {
+            sst_request,
+            donor_names,
+            ist_from,
+        })
+    }
+
+    /// MariaDB's SST finished on this joiner (`sst_received`).
+    pub fn state_received(&self, gtid: Gtid, rcode: i32) -> Result<(), RuntimeError> {
+        self.send(Command::StateReceived { gtid, rcode })
+    }
+
     /// `pc.bootstrap=YES`: make this (non-primary) component primary.
     pub fn force_bootstrap(&self) -> Result<(), RuntimeError> {
         self.send(Command::ForceBootstrap)
@@ -220,10 +272,11 @@ impl Runtime {
         }
     }
 
-    /// Stops and joins every shard thread.
-    pub fn stop(self) {
+    /// Stops and joins every shard thread (once; later calls do nothing).
+    pub fn stop(&self) {
         let _ = self.send(Command::Stop);
-        for thread in self.threads {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
             if thread.join().is_err() {
                 log::error!("a shard thread ended with a panic");
             }

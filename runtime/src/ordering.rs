@@ -1,26 +1,40 @@
-//! Shard 0's duties: drive the group core, and turn what it orders into deliveries.
+//! Shard 0's duties: drive the group core over the network, and turn what it orders into
+//! deliveries.
 //!
 //! For each writeset the group delivers in total order: decode it (remote ones; a local one
-//! is matched to its proposal, no decode), certify it, append it to the GCache, and hand it to
-//! the owner's sink. Configuration changes are certification barriers and GCache records too.
-//! Everything here runs on one thread, in delivery order: that is what makes certification
-//! deterministic across nodes. With several shards, the keys of a writeset are checked by the
-//! shards owning them (`CertEngine::Sharded`) and GCache records go to the slice owning their
-//! seqno stripe; the verdict never depends on the shard count (the cert crate's model test).
+//! is matched to its proposal, no decode), certify it, append it to the GCache with its
+//! verdict, and hand it to the owner's sink. Configuration changes are certification barriers
+//! and GCache records too. Everything here runs on one thread, in delivery order: that is what
+//! makes certification deterministic across nodes. With several shards, the keys of a
+//! writeset are checked by the shards owning them (`CertEngine::Sharded`) and GCache records
+//! go to the slice owning their seqno stripe; verdicts never depend on the shard count.
+//!
+//! A joining node holds everything the group delivers until its state transfer is complete
+//! (`Mode::Awaiting`): the SST script brings the database to seqno D (the point of the total
+//! order where the donor took its state), the donor's stream brings the certification index
+//! at D, and from D + 1 on the node certifies and applies like every other. A donor takes
+//! the index at D itself, when its own delivery reaches the joiner's request.
 
 use crate::api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
+use crate::peers::Peers;
 use crate::shards::{ShardCommand, ShardLink};
-use crate::{Board, Command, RuntimeConfig};
-use std::collections::HashMap;
+use crate::transfer::{self, Received, StreamMsg, TransferRequest};
+use crate::{sys, Board, Command, RuntimeConfig};
+use crossbeam_channel::Sender;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use trireme_cert::{
-    CertConfig, CertError, CertGlobal, CertSlice, Certifier, CheckInput, Partial,
-    Verdict as CertVerdict,
+    CertConfig, CertError, CertGlobal, CertSlice, CertSnapshot, Certifier, CheckInput, Partial,
+    SnapshotRecord, Verdict as CertVerdict,
 };
 use trireme_gcache::{slice_of, GCache, GCacheSlice, RecordKind};
-use trireme_group::{Event, Group, GroupConfig, GroupView, ProposalId};
-use trireme_types::{writeset, HistoryId, NodeId, Seqno, Writeset};
+use trireme_group::{
+    ControlEntry, ControlEvent, Event, Group, GroupConfig, GroupView, Position, ProposalId,
+};
+use trireme_net::{ClusterHash, TransportConfig};
+use trireme_types::{writeset, Gtid, HistoryId, NodeId, Seqno, View, Writeset};
 
 /// A local writeset waiting for its place in the order.
 struct Pending {
@@ -29,9 +43,36 @@ struct Pending {
     bytes: Arc<Vec<u8>>,
 }
 
+/// What a joiner waits for before it can certify and apply.
+struct Awaiting {
+    /// Everything the group delivered since we joined, in order.
+    held: VecDeque<Event>,
+    /// `Delivered::Joined` was sent (we saw a primary view that lists us).
+    announced: bool,
+    /// Our request, kept to propose it again if no donor could be chosen.
+    request: Option<ControlEntry>,
+    retry_at: Option<Instant>,
+    /// D: the seqno our request was ordered after; everything up to it comes with the state.
+    position: Option<Seqno>,
+    /// Index in `held` of our ordered request.
+    request_index: Option<usize>,
+    stream: Option<Result<Received, String>>,
+    /// What MariaDB's SST reported (`sst_received`).
+    received: Option<(Gtid, i32)>,
+    last_view: Option<GroupView>,
+}
+
+enum Mode {
+    Normal,
+    Awaiting(Box<Awaiting>),
+}
+
 /// One connection to a group (from `connect` to the final view).
 struct Session {
     group: Group,
+    peers: Peers,
+    me: NodeId,
+    cluster: ClusterHash,
     history: HistoryId,
     last_seqno: Seqno,
     pending: HashMap<ProposalId, Pending>,
@@ -39,6 +80,9 @@ struct Session {
     next_read: u64,
     leaving: bool,
     ticks_since_report: u32,
+    mode: Mode,
+    /// A joiner's `connect` waits for admission (or this deadline).
+    connect_reply: Option<(Sender<Result<(), String>>, Instant)>,
 }
 
 /// Certification on shard 0: the single-thread facade with one shard, or the global part plus
@@ -146,6 +190,37 @@ impl CertEngine {
         }
     }
 
+    /// The whole index now, gathered from every shard (a donor at the transfer point).
+    fn export(&self, links: &[ShardLink]) -> CertSnapshot {
+        match self {
+            CertEngine::Single(certifier) => certifier.export(),
+            CertEngine::Sharded { global, slice0, .. } => {
+                let mut records: Vec<SnapshotRecord> = Vec::new();
+                slice0.export_into(&mut records);
+                for link in links {
+                    records.extend(link.export());
+                }
+                CertSnapshot::from_records(global, records)
+            }
+        }
+    }
+
+    /// Replaces the index with a donor's snapshot (a joiner).
+    fn import(&mut self, links: &[ShardLink], snapshot: &Arc<CertSnapshot>) {
+        match self {
+            CertEngine::Single(certifier) => certifier.import(snapshot),
+            CertEngine::Sharded { global, slice0, .. } => {
+                global.import(snapshot);
+                slice0.import(snapshot);
+                for link in links {
+                    link.send(ShardCommand::Import {
+                        snapshot: snapshot.clone(),
+                    });
+                }
+            }
+        }
+    }
+
     /// Keys in the slice(s) this thread owns.
     fn local_index_size(&self) -> usize {
         match self {
@@ -153,6 +228,20 @@ impl CertEngine {
             CertEngine::Sharded { slice0, .. } => slice0.key_count(),
         }
     }
+}
+
+/// A GCache writeset record: the verdict every node gave it, then the encoded writeset. IST
+/// sends these as they are, so a joiner applies exactly what the others applied.
+fn gcache_record(verdict: &Verdict, bytes: &[u8]) -> Vec<u8> {
+    let (passed, seqno) = match *verdict {
+        Verdict::Pass { depends_on } => (1u8, depends_on),
+        Verdict::Conflict { with_seqno } => (0u8, with_seqno),
+    };
+    let mut record = Vec::with_capacity(9 + bytes.len());
+    record.push(passed);
+    record.extend_from_slice(&seqno.0.to_le_bytes());
+    record.extend_from_slice(bytes);
+    record
 }
 
 pub(crate) struct Ordering {
@@ -165,6 +254,8 @@ pub(crate) struct Ordering {
     gcache: Option<GCacheSlice>,
     /// Shards 1..N.
     links: Vec<ShardLink>,
+    inbox: Sender<Command>,
+    waker: Arc<sys::EventFd>,
 }
 
 /// How often (in ticks) the committed position is reported for the commit cut.
@@ -176,6 +267,8 @@ impl Ordering {
         sink: Arc<dyn Sink>,
         board: Arc<Board>,
         links: Vec<ShardLink>,
+        inbox: Sender<Command>,
+        waker: Arc<sys::EventFd>,
     ) -> Ordering {
         Ordering {
             config,
@@ -185,6 +278,8 @@ impl Ordering {
             certifier: None,
             gcache: None,
             links,
+            inbox,
+            waker,
         }
     }
 
@@ -192,12 +287,13 @@ impl Ordering {
         self.links.len() as u32 + 1
     }
 
+    pub fn has_network(&self) -> bool {
+        self.session.is_some()
+    }
+
     pub fn command(&mut self, command: Command) {
         match command {
-            Command::Connect { request, reply } => {
-                let result = self.connect(request);
-                let _ = reply.send(result);
-            }
+            Command::Connect { request, reply } => self.connect(request, reply),
             Command::Propose { ws, token } => self.propose(ws, token),
             Command::ReadPoint { token } => self.read_point(token),
             Command::Disconnect => self.disconnect(),
@@ -208,55 +304,152 @@ impl Ordering {
                     }
                 }
             }
+            Command::Control(entry) => {
+                if let Some(session) = &mut self.session {
+                    if let Err(e) = session.group.propose_control(entry) {
+                        log::warn!("control message not sent: {e}");
+                    }
+                }
+            }
+            Command::RequestState {
+                sst_request,
+                donor_names,
+                ist_from,
+            } => self.request_state(sst_request, donor_names, ist_from),
+            Command::StateReceived { gtid, rcode } => {
+                if let Some(awaiting) = self.awaiting() {
+                    awaiting.received = Some((gtid, rcode));
+                }
+                self.try_finish_transfer();
+            }
+            Command::StreamReceived(result) => {
+                if let Err(e) = result.as_ref() {
+                    log::error!("State transfer stream failed: {e}");
+                }
+                if let Some(awaiting) = self.awaiting() {
+                    awaiting.stream = Some(*result);
+                }
+                self.try_finish_transfer();
+            }
             Command::Stop => {}
         }
     }
 
-    fn connect(&mut self, request: ConnectRequest) -> Result<(), String> {
-        if self.session.is_some() {
-            return Err("already connected".into());
+    fn awaiting(&mut self) -> Option<&mut Awaiting> {
+        match self.session.as_mut().map(|s| &mut s.mode) {
+            Some(Mode::Awaiting(a)) => Some(a),
+            _ => None,
         }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Connecting
+
+    fn connect(&mut self, request: ConnectRequest, reply: Sender<Result<(), String>>) {
+        if self.session.is_some() {
+            let _ = reply.send(Err("already connected".into()));
+            return;
+        }
+        match self.start_session(request) {
+            Ok(Some(reply_later)) => {
+                if let Some(session) = &mut self.session {
+                    session.connect_reply = Some((reply, reply_later));
+                }
+            }
+            Ok(None) => {
+                let _ = reply.send(Ok(()));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Starts the session; `Some(deadline)` when `connect` must wait for admission.
+    fn start_session(&mut self, request: ConnectRequest) -> Result<Option<Instant>, String> {
+        let mut transport = TransportConfig::new(&request.cluster_name, &self.config.listen);
+        transport.choice = self.config.net_choice();
+        let peers = Peers::open(transport, request.node)?;
+        let advertised = self.config.advertised_address(peers.listen.port());
         let mut group_config =
             GroupConfig::new(request.node, &request.node_name, &request.cluster_name);
         group_config.incoming = request.incoming.clone();
+        group_config.address = advertised;
         group_config.election_ticks = ticks(self.config.election_timeout, self.config.tick);
         group_config.heartbeat_ticks = (group_config.election_ticks / 10).max(1);
         group_config.suspect_ticks = ticks(self.config.suspect_timeout, self.config.tick);
         group_config.seed = seed_from(request.node);
-        let (group, position) = match request.mode {
+        let cluster = ClusterHash::of(&request.cluster_name);
+        let (group, history, last_seqno, mode, wait) = match request.mode {
             ConnectMode::Bootstrap { position } => {
                 let group = Group::bootstrap(group_config, position.history, position.seqno)
                     .map_err(|e| e.to_string())?;
-                (group, position)
+                let cert_config = self.cert_config();
+                self.certifier = Some(
+                    CertEngine::start(position.seqno, &self.links, cert_config)
+                        .map_err(|e| e.to_string())?,
+                );
+                self.open_gcache(position.history);
+                (group, position.history, position.seqno, Mode::Normal, None)
             }
-            ConnectMode::Join { .. } => {
-                return Err(
-                    "joining a running cluster is not implemented yet: this build \
-                            bootstraps one-node clusters only (wsrep_cluster_address=gcomm://)"
-                        .into(),
+            ConnectMode::Join {
+                peers: ref seeds,
+                position,
+                ..
+            } => {
+                let group = Group::join(group_config, Position::from(position))
+                    .map_err(|e| e.to_string())?;
+                log::info!("Joining through {}", seeds.join(", "));
+                let awaiting = Awaiting {
+                    held: VecDeque::new(),
+                    announced: false,
+                    request: None,
+                    retry_at: None,
+                    position: None,
+                    request_index: None,
+                    stream: None,
+                    received: None,
+                    last_view: None,
+                };
+                let deadline = Instant::now() + self.config.join_timeout;
+                (
+                    group,
+                    position.history,
+                    position.seqno,
+                    Mode::Awaiting(Box::new(awaiting)),
+                    Some(deadline),
                 )
             }
         };
-        let cert_config = CertConfig {
-            optimistic_pa: self.config.cert_optimistic_pa,
-            ..CertConfig::default()
-        };
-        self.certifier = Some(
-            CertEngine::start(position.seqno, &self.links, cert_config)
-                .map_err(|e| e.to_string())?,
-        );
-        self.open_gcache(position.history);
+        let mut peers = peers;
+        if let ConnectMode::Join { peers: seeds, .. } = &request.mode {
+            for seed in seeds {
+                peers.want(seed);
+            }
+        }
         self.session = Some(Session {
             group,
-            history: position.history,
-            last_seqno: position.seqno,
+            peers,
+            me: request.node,
+            cluster,
+            history,
+            last_seqno,
             pending: HashMap::new(),
             read_points: HashMap::new(),
             next_read: 1,
             leaving: false,
             ticks_since_report: 0,
+            mode,
+            connect_reply: None,
         });
-        Ok(())
+        Ok(wait)
+    }
+
+    fn cert_config(&self) -> CertConfig {
+        CertConfig {
+            optimistic_pa: self.config.cert_optimistic_pa,
+            ..CertConfig::default()
+        }
     }
 
     /// Opens the GCache with one slice per shard and hands slices 1..N to their shards.
@@ -314,6 +507,9 @@ impl Ordering {
         }
     }
 
+    // ------------------------------------------------------------------------------------
+    // Commands from MariaDB's threads
+
     fn propose(&mut self, ws: Arc<Writeset>, token: Token) {
         let Some(session) = &mut self.session else {
             self.sink.deliver(Delivered::ProposalFailed {
@@ -369,6 +565,64 @@ impl Ordering {
         session.group.leave();
     }
 
+    /// A joiner asks for state: bind the stream receiver, then order the request.
+    fn request_state(&mut self, sst_request: Vec<u8>, donor_names: Vec<String>, ist_from: Gtid) {
+        let cluster = match &self.session {
+            Some(s) => s.cluster,
+            None => return,
+        };
+        let Some(stream_address) = self.config.ist_recv.clone() else {
+            self.fail_transfer("no ist.recv_addr to receive the state stream on".into());
+            return;
+        };
+        let bind = self
+            .config
+            .ist_bind
+            .clone()
+            .unwrap_or_else(|| stream_address.clone());
+        let listener = match transfer::bind(&bind) {
+            Ok(listener) => listener,
+            Err(e) => {
+                self.fail_transfer(e);
+                return;
+            }
+        };
+        transfer::receive(
+            listener,
+            cluster,
+            transfer::report_to(self.inbox.clone(), self.waker.clone()),
+        );
+        let request = TransferRequest {
+            sst_request,
+            stream_address,
+        }
+        .encode();
+        let entry = ControlEntry::StateRequest {
+            donor_names,
+            request,
+            ist_from: Position::from(ist_from),
+        };
+        if let Some(awaiting) = self.awaiting() {
+            awaiting.request = Some(entry.clone());
+        }
+        if let Some(session) = &mut self.session {
+            if let Err(e) = session.group.propose_control(entry) {
+                log::warn!("state transfer request not sent yet ({e}); will retry");
+                if let Some(awaiting) = self.awaiting() {
+                    awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn fail_transfer(&mut self, reason: String) {
+        log::error!("State transfer failed: {reason}");
+        self.sink.deliver(Delivered::StateFailed { reason });
+    }
+
+    // ------------------------------------------------------------------------------------
+    // The loop's hooks
+
     pub fn tick(&mut self) {
         let Some(session) = &mut self.session else {
             return;
@@ -382,8 +636,62 @@ impl Ordering {
             let in_flight = session.pending.values().map(|p| p.ws.last_seen).min();
             let committed = self.sink.committed();
             let report = in_flight.map_or(committed, |seen| committed.min(seen));
-            session.group.report_committed(report);
+            if matches!(session.mode, Mode::Normal) {
+                session.group.report_committed(report);
+            }
+            let members = session.group.member_addresses();
+            session.peers.maintain(&members);
         }
+        self.check_connect_deadline();
+        self.retry_state_request();
+    }
+
+    fn check_connect_deadline(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let expired =
+            matches!(&session.connect_reply, Some((_, deadline)) if Instant::now() >= *deadline);
+        if expired {
+            if let Some((reply, _)) = session.connect_reply.take() {
+                let _ = reply.send(Err(format!(
+                    "no primary component admitted this node within {:?}",
+                    self.config.join_timeout
+                )));
+            }
+            self.session = None;
+        }
+    }
+
+    fn retry_state_request(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let Mode::Awaiting(awaiting) = &mut session.mode else {
+            return;
+        };
+        let due = awaiting.retry_at.is_some_and(|at| Instant::now() >= at);
+        if !due {
+            return;
+        }
+        awaiting.retry_at = None;
+        if let Some(entry) = awaiting.request.clone() {
+            log::info!("Requesting state transfer again");
+            if let Err(e) = session.group.propose_control(entry) {
+                log::warn!("state transfer request not sent yet ({e}); will retry");
+                awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// Polls the network (non-blocking with `Some(ZERO)`), then handles the group's output.
+    pub fn poll_network(&mut self, timeout: Option<Duration>) -> bool {
+        let wake_fd = self.waker.raw_fd();
+        let Some(session) = &mut self.session else {
+            return false;
+        };
+        let busy = session.peers.poll(&mut session.group, timeout, wake_fd);
+        self.process_ready() || busy
     }
 
     /// Handles the group's ready work; true if there was any.
@@ -395,11 +703,61 @@ impl Ordering {
         if ready.is_empty() {
             return false;
         }
-        // Messages would go to the transport here; a one-node group sends none.
+        for (to, msg) in &ready.messages {
+            session.peers.send(*to, msg);
+        }
         for event in ready.events {
-            self.deliver(event);
+            self.route(event);
         }
         true
+    }
+
+    /// Normal mode delivers; a joiner holds events until its state has arrived.
+    fn route(&mut self, event: Event) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let me = session.me;
+        if let Mode::Awaiting(awaiting) = &mut session.mode {
+            if let Event::Left = event {
+                self.finish_session();
+                return;
+            }
+            hold(awaiting, me, event);
+            let announce = !awaiting.announced
+                && awaiting
+                    .last_view
+                    .as_ref()
+                    .is_some_and(|v| v.my_index.is_some());
+            if announce {
+                awaiting.announced = true;
+                let view = awaiting
+                    .last_view
+                    .clone()
+                    .map(|v| v.to_view())
+                    .expect("checked above");
+                let start = Gtid::new(view.history, view.seqno);
+                if let Some((reply, _)) = session.connect_reply.take() {
+                    let _ = reply.send(Ok(()));
+                }
+                log::info!(
+                    "Admitted to the primary component at {start}; waiting for state transfer"
+                );
+                self.sink.deliver(Delivered::Joined { view, start });
+            }
+            let no_donor = matches!(&awaiting.held.back(), Some(Event::Control {
+                origin, event: ControlEvent::StateRequest { donor: None, .. }, ..
+            }) if *origin == me);
+            if no_donor {
+                log::warn!("No donor available for state transfer; retrying in 1 s");
+                awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                awaiting.position = None;
+                awaiting.request_index = None;
+            }
+            self.try_finish_transfer();
+            return;
+        }
+        self.deliver(event);
     }
 
     fn deliver(&mut self, event: Event) {
@@ -449,8 +807,187 @@ impl Ordering {
                     });
                 }
             }
+            Event::Control {
+                origin,
+                event,
+                after,
+                ..
+            } => self.deliver_control(origin, event, after),
+            Event::Joined { view, start_seqno } => {
+                // Only a joiner (held above) or a node that fell too far behind sees this.
+                log::error!(
+                    "This node fell behind the group's log (now at {start_seqno}, view {:?}); \
+                     it must rejoin with state transfer",
+                    view.map(|v| v.view_id)
+                );
+                self.fail_transfer("fell behind the group's log".into());
+            }
+            Event::Refused { peer, reason } => {
+                log::error!("Peer {peer} refused this node: {reason}");
+            }
             Event::Left => self.finish_session(),
-            other => log::debug!("group event not handled yet: {other:?}"),
+        }
+    }
+
+    fn deliver_control(&mut self, origin: NodeId, event: ControlEvent, after: Seqno) {
+        let Some(session) = &self.session else { return };
+        let me = session.me;
+        match event {
+            ControlEvent::StateRequest {
+                joiner,
+                donor,
+                request,
+                ist_from,
+                ..
+            } => {
+                if donor != Some(me) {
+                    log::info!(
+                        "Node {joiner} asked for state at {after}; donor: {}",
+                        donor.map_or("none available".to_string(), |d| d.to_string())
+                    );
+                    return;
+                }
+                debug_assert_eq!(origin, joiner);
+                self.donate(joiner, request, ist_from, after);
+            }
+            ControlEvent::MemberSynced { node } => log::info!("Member {node} is synced"),
+            ControlEvent::MemberDesynced { node } => log::info!("Member {node} is desynced"),
+        }
+    }
+
+    /// This node was chosen as donor: take the index at D (now, in total order), stream it to
+    /// the joiner, and let the server run its SST script.
+    fn donate(&mut self, joiner: NodeId, request: Vec<u8>, ist_from: Position, position: Seqno) {
+        let Some(session) = &self.session else { return };
+        let history = session.history;
+        let cluster = session.cluster;
+        let request = match TransferRequest::decode(&request) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("State request of {joiner} is malformed ({e}); not donating");
+                return;
+            }
+        };
+        debug_assert_eq!(position, session.last_seqno);
+        let snapshot = match &self.certifier {
+            Some(certifier) => certifier.export(&self.links),
+            None => {
+                log::error!("Chosen as donor without a certification index; not donating");
+                return;
+            }
+        };
+        log::info!(
+            "Donating state to {joiner} at {history}:{position} (index of {} record(s)) via {}",
+            snapshot.records.len(),
+            request.stream_address
+        );
+        let messages = vec![
+            StreamMsg::Header {
+                history,
+                position,
+                ist_from: Seqno::UNDEFINED,
+            },
+            StreamMsg::Index(snapshot.encode()),
+            StreamMsg::End,
+        ];
+        transfer::send(request.stream_address, cluster, messages);
+        self.sink.deliver(Delivered::DonateState {
+            joiner,
+            request: request.sst_request,
+            ist_from: Gtid::from(ist_from),
+            position: Gtid::new(history, position),
+            bypass: false,
+        });
+    }
+
+    /// A joiner finishes its transfer once it has the stream, MariaDB's SST result and its
+    /// place in the order.
+    fn try_finish_transfer(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let Mode::Awaiting(awaiting) = &mut session.mode else {
+            return;
+        };
+        let (Some(position), Some(stream), Some((gtid, rcode))) = (
+            awaiting.position,
+            awaiting.stream.as_ref(),
+            awaiting.received,
+        ) else {
+            if let Some(Err(e)) = awaiting.stream.as_ref() {
+                let reason = e.clone();
+                awaiting.stream = None;
+                self.fail_transfer(reason);
+            }
+            return;
+        };
+        let stream = match stream {
+            Ok(s) => s.clone(),
+            Err(_) => return,
+        };
+        if rcode < 0 {
+            let reason = format!("the SST script failed ({rcode})");
+            awaiting.received = None;
+            self.fail_transfer(reason);
+            return;
+        }
+        if stream.position != position || gtid.seqno != position || gtid.history != stream.history {
+            let reason = format!(
+                "state transfer positions disagree: ordered at {position}, stream at {}:{}, SST at {gtid}",
+                stream.history, stream.position
+            );
+            awaiting.received = None;
+            self.fail_transfer(reason);
+            return;
+        }
+        let snapshot = match CertSnapshot::decode(&stream.index) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                awaiting.received = None;
+                self.fail_transfer(format!("bad certification index from the donor: {e}"));
+                return;
+            }
+        };
+        let Mode::Awaiting(awaiting) = std::mem::replace(&mut session.mode, Mode::Normal) else {
+            unreachable!("checked above")
+        };
+        let request_index = awaiting.request_index.unwrap_or(0);
+        session.history = stream.history;
+        session.last_seqno = position;
+        // The view in force at D: the last primary view held before our request.
+        let view: Option<View> = awaiting
+            .held
+            .iter()
+            .take(request_index)
+            .filter_map(|e| match e {
+                Event::View(v) if v.primary => Some(v.to_view()),
+                _ => None,
+            })
+            .last();
+        let cert_config = self.cert_config();
+        match CertEngine::start(position, &self.links, cert_config) {
+            Ok(mut engine) => {
+                engine.import(&self.links, &snapshot);
+                self.certifier = Some(engine);
+            }
+            Err(e) => {
+                self.fail_transfer(format!("cannot start certification at {position}: {e}"));
+                return;
+            }
+        }
+        self.publish_index_size();
+        self.open_gcache(stream.history);
+        log::info!(
+            "State transfer complete at {}:{position}; {} held event(s) follow",
+            stream.history,
+            awaiting.held.len().saturating_sub(request_index + 1)
+        );
+        self.sink.deliver(Delivered::StateReady {
+            position: Gtid::new(stream.history, position),
+            view,
+        });
+        for event in awaiting.held.into_iter().skip(request_index + 1) {
+            self.deliver(event);
         }
     }
 
@@ -500,7 +1037,11 @@ impl Ordering {
             },
         };
         self.publish_index_size();
-        self.gcache_append(seqno, RecordKind::Writeset, bytes);
+        self.gcache_append(
+            seqno,
+            RecordKind::Writeset,
+            Arc::new(gcache_record(&verdict, &bytes)),
+        );
         self.sink.deliver(Delivered::Writeset {
             seqno,
             ws,
@@ -536,24 +1077,26 @@ impl Ordering {
     }
 
     fn publish_index_size(&self) {
-        if let Some(certifier) = &self.certifier {
-            self.board.slice_index_sizes[0]
-                .store(certifier.local_index_size() as u64, AtomicOrdering::Relaxed);
-        }
+        let size = self.certifier.as_ref().map_or(0, |c| c.local_index_size());
+        self.board.slice_index_sizes[0].store(size as u64, AtomicOrdering::Relaxed);
     }
 
     /// The group session is over: fail what waits, hand the slices back, deliver the final
     /// view.
     fn finish_session(&mut self) {
-        let Some(session) = self.session.take() else {
+        let Some(mut session) = self.session.take() else {
             return;
         };
-        for (_, pending) in session.pending {
+        for (_, pending) in session.pending.drain() {
             self.sink.deliver(Delivered::ProposalFailed {
                 token: pending.token,
                 reason: "left the group".into(),
             });
         }
+        if let Some((reply, _)) = session.connect_reply.take() {
+            let _ = reply.send(Err("left the group before being admitted".into()));
+        }
+        session.peers.close_all(self.waker.raw_fd());
         self.certifier = None;
         self.close_gcache();
         self.publish_index_size();
@@ -591,6 +1134,24 @@ impl Ordering {
             link.send(ShardCommand::Stop);
         }
     }
+}
+
+/// Holds one event for a joiner, noting the views and our own ordered state request.
+fn hold(awaiting: &mut Awaiting, me: NodeId, event: Event) {
+    match &event {
+        Event::View(view) if view.primary => awaiting.last_view = Some(view.clone()),
+        Event::Control {
+            origin,
+            event: ControlEvent::StateRequest { donor: Some(_), .. },
+            after,
+            ..
+        } if *origin == me && awaiting.position.is_none() => {
+            awaiting.position = Some(*after);
+            awaiting.request_index = Some(awaiting.held.len());
+        }
+        _ => {}
+    }
+    awaiting.held.push_back(event);
 }
 
 /// What a writeset that failed validation is delivered as: nothing to apply.

@@ -2,7 +2,7 @@
 
 use crate::ordering::Ordering;
 use crate::{sys, Board, Command, RuntimeConfig, Sink, MAX_PARK};
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,9 @@ impl Shard0 {
         waker: Arc<sys::EventFd>,
         board: Arc<Board>,
         links: Vec<crate::shards::ShardLink>,
+        inbox: Sender<Command>,
     ) -> Shard0 {
-        let ordering = Ordering::new(config.clone(), sink, board, links);
+        let ordering = Ordering::new(config.clone(), sink, board, links, inbox, waker.clone());
         Shard0 {
             config,
             commands,
@@ -74,7 +75,10 @@ impl Shard0 {
                 Err(TryRecvError::Disconnected) => return Step::Stop,
             }
         }
-        // 2. I/O (the transport arrives with multi-node support)
+        // 2. I/O: frames from peers, without blocking
+        if self.ordering.poll_network(Some(Duration::ZERO)) {
+            busy = true;
+        }
         // 3. ticks, catching up with the monotonic clock
         let now = Instant::now();
         while *next_tick <= now {
@@ -104,6 +108,11 @@ impl Shard0 {
             .min(MAX_PARK);
         let timeout_ms = wait.as_millis().max(1) as i32;
         if !self.commands.is_empty() {
+            return;
+        }
+        if self.ordering.has_network() {
+            // The transport waits on the sockets and the wake eventfd together.
+            self.ordering.poll_network(Some(wait));
             return;
         }
         if let Err(e) = self.waker.wait(&[], timeout_ms) {

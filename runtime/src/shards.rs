@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use trireme_cert::{CertSlice, CheckInput, Partial, Verdict};
+use trireme_cert::{CertSlice, CertSnapshot, CheckInput, Partial, SnapshotRecord, Verdict};
 use trireme_gcache::{GCacheSlice, RecordKind};
 use trireme_types::{Seqno, Writeset};
 
@@ -48,6 +48,14 @@ pub(crate) enum ShardCommand {
     Release {
         upto: Seqno,
     },
+    /// A joiner's imported index: keep the records this slice owns.
+    Import {
+        snapshot: Arc<CertSnapshot>,
+    },
+    /// A donor's index export: send this slice's records back.
+    Export {
+        reply: Sender<Vec<SnapshotRecord>>,
+    },
     /// End of session: close the GCache slice, drop the cert slice, then acknowledge.
     Detach {
         done: Sender<()>,
@@ -73,6 +81,14 @@ impl ShardLink {
     /// The partial verdict shard k computed for the last `Check`.
     pub fn partial(&self) -> Option<Partial> {
         self.partials.recv().ok()
+    }
+
+    /// Shard k's part of the certification index (a donor at the transfer point).
+    pub fn export(&self) -> Vec<SnapshotRecord> {
+        let (reply, wait) = bounded(1);
+        self.send(ShardCommand::Export { reply });
+        wait.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_default()
     }
 
     /// Ends the session on shard k and waits until its GCache slice is closed.
@@ -180,6 +196,19 @@ impl Shard {
                     slice.apply(&CheckInput::new(seqno, &ws), &verdict);
                     self.publish_index_size();
                 }
+            }
+            ShardCommand::Import { snapshot } => {
+                if let Some(slice) = &mut self.cert {
+                    slice.import(&snapshot);
+                    self.publish_index_size();
+                }
+            }
+            ShardCommand::Export { reply } => {
+                let mut records = Vec::new();
+                if let Some(slice) = &self.cert {
+                    slice.export_into(&mut records);
+                }
+                let _ = reply.send(records);
             }
             ShardCommand::Purge { below } => {
                 if let Some(slice) = &mut self.cert {

@@ -183,7 +183,8 @@ fn up(raw: &[String]) -> Result<(), CliError> {
             ))
         }
         (true, None) => PathBuf::from(GALERA_PROVIDER),
-        (false, Some(p)) => PathBuf::from(p),
+        // mariadbd runs in its own directory: the path must be absolute.
+        (false, Some(p)) => std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p)),
         (false, None) => default_provider(),
     };
     let mut spec = ClusterSpec::new(

@@ -1,0 +1,328 @@
+//! Shard 0's connections to the other nodes: the transport, the handshake and the mesh.
+//!
+//! Every connection starts with a `Hello` each way; until the peer's `Hello` arrives a
+//! connection carries nothing else, and the `Hello` names the peer (`NodeId`) for everything
+//! that follows on it. The group never sees a connection, only `step(from, msg)`,
+//! `peer_connected(node)` and `peer_lost(node)`.
+//!
+//! Mesh: a node dials the `gcomm://` addresses it was given and the replication address of
+//! every member of the configuration it is not connected to; a failed dial is retried after a
+//! back-off. Two nodes may end up with two connections (both dialled): both are kept, messages
+//! go out on the oldest, and the peer counts as lost only when its last connection closes.
+//! A connection that closes (FIN or RST) is immediate evidence that the peer process is gone:
+//! that is what lets the survivors of a `kill -9` move on without waiting for a timeout.
+//!
+//! Frames that fail validation (net) or decoding (group) drop their connection; nothing from
+//! the network is trusted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+use trireme_group::{Group, Msg};
+use trireme_net::{ConnId, FrameKind, NetEvent, NetStats, Transport, TransportConfig};
+use trireme_types::NodeId;
+
+/// Retry interval for an address that could not be reached.
+const REDIAL_AFTER: Duration = Duration::from_millis(500);
+
+struct Conn {
+    /// Known once its `Hello` arrived.
+    peer: Option<NodeId>,
+    /// The address we dialled (outbound connections).
+    address: Option<String>,
+    opened: Instant,
+}
+
+/// An address we keep a connection to.
+struct Dial {
+    conn: Option<ConnId>,
+    next_attempt: Instant,
+    /// The node behind it, once seen.
+    node: Option<NodeId>,
+    /// It turned out to be this node's own address.
+    is_self: bool,
+}
+
+pub(crate) struct Peers {
+    transport: Box<dyn Transport>,
+    me: NodeId,
+    conns: HashMap<ConnId, Conn>,
+    /// Established connections per node, oldest first.
+    by_node: BTreeMap<NodeId, Vec<ConnId>>,
+    dials: BTreeMap<String, Dial>,
+    events: Vec<NetEvent>,
+    pub listen: std::net::SocketAddr,
+}
+
+impl Peers {
+    /// Opens the transport on this thread and starts listening.
+    pub fn open(config: TransportConfig, me: NodeId) -> Result<Peers, String> {
+        let mut transport = trireme_net::open(config).map_err(|e| e.to_string())?;
+        let listen = transport.listen().map_err(|e| e.to_string())?;
+        log::info!(
+            "Listening for peers on {listen} ({:?} transport)",
+            transport.kind()
+        );
+        Ok(Peers {
+            transport,
+            me,
+            conns: HashMap::new(),
+            by_node: BTreeMap::new(),
+            dials: BTreeMap::new(),
+            events: Vec::new(),
+            listen,
+        })
+    }
+
+    /// Keeps a connection to `address` (a `gcomm://` seed or a member's address).
+    pub fn want(&mut self, address: &str) {
+        self.dials.entry(address.to_string()).or_insert(Dial {
+            conn: None,
+            next_attempt: Instant::now(),
+            node: None,
+            is_self: false,
+        });
+    }
+
+    pub fn stats(&self) -> NetStats {
+        self.transport.stats()
+    }
+
+    /// Nodes with at least one established connection.
+    #[allow(dead_code)]
+    pub fn connected(&self) -> HashSet<NodeId> {
+        self.by_node.keys().copied().collect()
+    }
+
+    /// Dials what should be dialled (seeds, members' addresses), at most once per back-off.
+    pub fn maintain(&mut self, members: &[(NodeId, String)]) {
+        for (node, address) in members {
+            if !self.by_node.contains_key(node) {
+                self.want(address);
+            }
+        }
+        let now = Instant::now();
+        let mut to_dial = Vec::new();
+        for (address, dial) in &self.dials {
+            let satisfied = dial.is_self
+                || dial.conn.is_some()
+                || dial.node.is_some_and(|n| self.by_node.contains_key(&n));
+            if !satisfied && dial.next_attempt <= now {
+                to_dial.push(address.clone());
+            }
+        }
+        for address in to_dial {
+            let dial = self.dials.get_mut(&address).expect("listed above");
+            dial.next_attempt = now + REDIAL_AFTER;
+            match self.transport.connect(&address) {
+                Ok(conn) => {
+                    dial.conn = Some(conn);
+                    self.conns.insert(
+                        conn,
+                        Conn {
+                            peer: None,
+                            address: Some(address),
+                            opened: now,
+                        },
+                    );
+                }
+                Err(e) => log::debug!("cannot dial {address}: {e}"),
+            }
+        }
+    }
+
+    /// Waits for I/O (or the wake eventfd, or the timeout), then feeds what arrived to the
+    /// group. Returns whether anything happened.
+    pub fn poll(
+        &mut self,
+        group: &mut Group,
+        timeout: Option<Duration>,
+        wake_fd: std::os::fd::RawFd,
+    ) -> bool {
+        self.events.clear();
+        if let Err(e) = self.transport.poll(&mut self.events, timeout, wake_fd) {
+            log::warn!("transport poll failed: {e}");
+            return false;
+        }
+        let events = std::mem::take(&mut self.events);
+        let busy = !events.is_empty();
+        for event in events {
+            self.on_event(group, event);
+        }
+        busy
+    }
+
+    fn on_event(&mut self, group: &mut Group, event: NetEvent) {
+        match event {
+            NetEvent::Accepted { conn, peer } => {
+                log::debug!("accepted {conn} from {peer}");
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        peer: None,
+                        address: None,
+                        opened: Instant::now(),
+                    },
+                );
+                self.send_on(conn, &group.hello());
+            }
+            NetEvent::Connected { conn, peer } => {
+                log::debug!("connected {conn} to {peer}");
+                self.send_on(conn, &group.hello());
+            }
+            NetEvent::ConnectFailed { conn, reason } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    if let Some(address) = c.address {
+                        log::debug!("dial of {address} failed: {reason}");
+                        if let Some(dial) = self.dials.get_mut(&address) {
+                            dial.conn = None;
+                        }
+                    }
+                }
+            }
+            NetEvent::Frame {
+                conn,
+                kind,
+                payload,
+            } => {
+                if kind != FrameKind::Group {
+                    return;
+                }
+                match Msg::decode(payload.as_slice()) {
+                    Ok(msg) => self.on_message(group, conn, msg),
+                    Err(e) => {
+                        log::warn!("dropping {conn}: undecodable group message: {e}");
+                        self.drop_conn(group, conn);
+                    }
+                }
+            }
+            NetEvent::Closed { conn, reason } => {
+                log::debug!("{conn} closed: {reason}");
+                self.forget(group, conn);
+            }
+        }
+    }
+
+    fn on_message(&mut self, group: &mut Group, conn: ConnId, msg: Msg) {
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let peer = match (state.peer, &msg) {
+            (Some(peer), _) => peer,
+            (None, Msg::Hello(hello)) => {
+                let node = hello.node;
+                if node == self.me {
+                    // We dialled our own address (it is in gcomm:// as on every node).
+                    if let Some(address) = &state.address {
+                        if let Some(dial) = self.dials.get_mut(address) {
+                            dial.is_self = true;
+                            dial.conn = None;
+                        }
+                    }
+                    self.conns.remove(&conn);
+                    self.transport.close(conn);
+                    return;
+                }
+                state.peer = Some(node);
+                if let Some(address) = &state.address {
+                    if let Some(dial) = self.dials.get_mut(address) {
+                        dial.node = Some(node);
+                    }
+                }
+                let first = !self.by_node.contains_key(&node);
+                self.by_node.entry(node).or_default().push(conn);
+                if let Err(e) = group.step(node, msg) {
+                    log::warn!("peer {node} refused: {e}");
+                }
+                if first {
+                    log::info!("Connected to peer {node}");
+                    group.peer_connected(node);
+                }
+                return;
+            }
+            (None, other) => {
+                log::warn!("dropping {conn}: {} before Hello", other.kind());
+                self.drop_conn(group, conn);
+                return;
+            }
+        };
+        let refusal = matches!(msg, Msg::Refuse(_));
+        if let Err(e) = group.step(peer, msg) {
+            log::warn!("message from {peer} dropped: {e}");
+        }
+        if refusal {
+            log::error!("peer {peer} refused this node; closing the connection");
+            self.drop_conn(group, conn);
+        }
+    }
+
+    /// Sends `msg` to `to` on its oldest connection (dropped if there is none: the group
+    /// retransmits what matters).
+    pub fn send(&mut self, to: NodeId, msg: &Msg) {
+        let Some(&conn) = self.by_node.get(&to).and_then(|conns| conns.first()) else {
+            log::trace!("no connection to {to}; {} dropped", msg.kind());
+            return;
+        };
+        self.send_on(conn, msg);
+    }
+
+    fn send_on(&mut self, conn: ConnId, msg: &Msg) {
+        let bytes = msg.encode();
+        if let Err(e) = self.transport.send(conn, FrameKind::Group, &bytes) {
+            log::warn!("send of {} on {conn} failed: {e}", msg.kind());
+        }
+    }
+
+    fn drop_conn(&mut self, group: &mut Group, conn: ConnId) {
+        self.transport.close(conn);
+        self.forget(group, conn);
+    }
+
+    /// A connection is gone: the peer is lost when it was its last one.
+    fn forget(&mut self, group: &mut Group, conn: ConnId) {
+        let Some(state) = self.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(address) = &state.address {
+            if let Some(dial) = self.dials.get_mut(address) {
+                if dial.conn == Some(conn) {
+                    dial.conn = None;
+                    dial.next_attempt = Instant::now() + REDIAL_AFTER;
+                }
+            }
+        }
+        let Some(node) = state.peer else { return };
+        let gone = match self.by_node.get_mut(&node) {
+            Some(conns) => {
+                conns.retain(|c| *c != conn);
+                conns.is_empty()
+            }
+            None => false,
+        };
+        if gone {
+            self.by_node.remove(&node);
+            log::info!(
+                "Lost peer {node} (connection closed after {:?})",
+                state.opened.elapsed()
+            );
+            group.peer_lost(node);
+        }
+    }
+
+    /// Closes everything (end of session).
+    pub fn close_all(&mut self, wake_fd: std::os::fd::RawFd) {
+        for conn in self.conns.keys().copied().collect::<Vec<_>>() {
+            self.transport.close(conn);
+        }
+        self.conns.clear();
+        self.by_node.clear();
+        // Let the transport flush the closes (it lingers at most CLOSE_LINGER).
+        let mut events = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < deadline && self.transport.stats().connections > 0 {
+            let _ = self
+                .transport
+                .poll(&mut events, Some(Duration::from_millis(20)), wake_fd);
+            events.clear();
+        }
+    }
+}
