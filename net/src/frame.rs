@@ -294,6 +294,7 @@ impl FrameDecoder {
 
     fn poison(&mut self, error: FrameError) -> FrameError {
         self.body = None;
+        self.header_filled = 0;
         self.poisoned = Some(error.clone());
         error
     }

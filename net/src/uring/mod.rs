@@ -934,6 +934,11 @@ impl Transport for UringTransport {
         let id = self.alloc_id();
         match self.start_connect(id, addrs) {
             Ok((sock, op, rest)) => {
+                // Start the handshake now, as the portable transport does, not at the next
+                // poll: the peer may be waiting for it in a blocking accept.
+                if let Err(e) = self.ring.submit() {
+                    log::warn!("submitting connect to {address}: {e}");
+                }
                 let link = self.new_link();
                 self.conns.insert(
                     id,
