@@ -196,7 +196,16 @@ impl Peers {
                 }
             }
             NetEvent::Closed { conn, reason } => {
-                log::debug!("{conn} closed: {reason}");
+                let address = self.conns.get(&conn).and_then(|c| c.address.clone());
+                let peer = address.unwrap_or_else(|| conn.to_string());
+                match &reason {
+                    // A peer that speaks something else is a configuration error worth saying
+                    // plainly (another cluster's frames are refused at their first byte).
+                    trireme_net::CloseReason::BadFrame(e) => {
+                        log::error!("Connection with {peer} refused: {e}")
+                    }
+                    _ => log::debug!("{conn} ({peer}) closed: {reason}"),
+                }
                 self.forget(group, conn);
             }
         }

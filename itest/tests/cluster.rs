@@ -1,0 +1,356 @@
+//! Issue 4 on real servers: three MariaDB nodes on Trireme, from empty datadirs (node 0
+//! bootstraps, nodes 1 and 2 join by MariaDB's rsync SST script), taking writes everywhere.
+//! Every check goes through SQL.
+
+use std::collections::BTreeMap;
+use std::thread;
+use std::time::{Duration, Instant};
+use trireme_itest::{error_lines, skip, trireme_spec, TempBase};
+use trireme_testbed::{
+    checksum_all, differences, Cluster, Node, Sysbench, SysbenchReport, SysbenchTarget,
+    TestbedError, Workload,
+};
+
+fn seconds(default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var("TRIREME_ITEST_CLUSTER_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+fn three_nodes(base: &TempBase, port_base: u16) -> Result<Cluster, TestbedError> {
+    let mut spec = trireme_spec(3, base, port_base);
+    spec.slave_threads = 4;
+    Cluster::start(spec)
+}
+
+/// Every node holds the same rows in every table (after a causal wait).
+fn assert_identical(cluster: &Cluster) -> Result<(), TestbedError> {
+    let first = checksum_all(cluster.node(0)?)?;
+    assert!(!first.is_empty());
+    for i in 1..cluster.nodes().len() {
+        let other = checksum_all(cluster.node(i)?)?;
+        let diff = differences("node0", &first, &format!("node{i}"), &other);
+        assert!(
+            diff.is_empty(),
+            "data differs between node0 and node{i}: {diff:#?}"
+        );
+    }
+    Ok(())
+}
+
+fn status(node: &Node, name: &str) -> i64 {
+    node.status_var(name)
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+fn assert_no_errors_logged(cluster: &Cluster) {
+    for node in cluster.nodes() {
+        let log = std::fs::read_to_string(&node.layout().error_log).unwrap_or_default();
+        let errors = error_lines(&log);
+        assert!(
+            errors.is_empty(),
+            "{} logged errors:\n{}",
+            node.name(),
+            errors.join("\n")
+        );
+    }
+}
+
+fn workload(test: &str, threads: u32, time: Duration) -> Sysbench {
+    let mut w = Workload::new(test);
+    w.threads = threads;
+    w.time = time;
+    w.tables = 4;
+    w.table_size = 10_000;
+    Sysbench::new(w)
+}
+
+/// sysbench stops at any error but a lock conflict (1213 from a certification failure or
+/// a brute-force abort, and InnoDB's own deadlocks), which it retries and counts.
+fn assert_ran(report: &SysbenchReport) {
+    assert!(report.transactions > 0, "{report:?}");
+    assert_eq!(report.reconnects, 0, "{report:?}");
+}
+
+#[test]
+fn three_nodes_join_by_sst_take_writes_everywhere_and_stay_identical() -> Result<(), TestbedError> {
+    if skip("three_nodes_join_by_sst_take_writes_everywhere_and_stay_identical") {
+        return Ok(());
+    }
+    let base = TempBase::new("three");
+    let cluster = three_nodes(&base, 23000)?;
+    // One primary component: same history, same view, three distinct members.
+    let mut uuids = BTreeMap::new();
+    for node in cluster.nodes() {
+        let st = node.status()?;
+        assert_eq!(st["wsrep_cluster_size"], "3", "{}", node.name());
+        assert_eq!(st["wsrep_cluster_status"], "Primary");
+        assert_eq!(st["wsrep_local_state_comment"], "Synced");
+        assert_eq!(
+            st["wsrep_cluster_state_uuid"],
+            cluster.node(0)?.status()?["wsrep_cluster_state_uuid"]
+        );
+        assert_eq!(
+            st["wsrep_incoming_addresses"].split(',').count(),
+            3,
+            "{st:?}"
+        );
+        uuids.insert(
+            st["wsrep_gcomm_uuid"].clone(),
+            st["wsrep_local_index"].clone(),
+        );
+    }
+    assert_eq!(uuids.len(), 3, "distinct node ids: {uuids:?}");
+    let mut indexes: Vec<_> = uuids.values().cloned().collect();
+    indexes.sort();
+    assert_eq!(indexes, vec!["0", "1", "2"]);
+    for i in [1, 2] {
+        let log = std::fs::read_to_string(&cluster.node(i)?.layout().error_log).unwrap_or_default();
+        assert!(
+            log.contains("rsync SST completed on joiner"),
+            "node{i} did not join by SST"
+        );
+    }
+
+    let time = seconds(60);
+    let node0 = cluster.node(0)?;
+    trireme_testbed::create_database(node0, "sbtest")?;
+    let targets: Vec<SysbenchTarget> = cluster.nodes().iter().map(SysbenchTarget::socket).collect();
+    let single = workload("oltp_read_write", 8, time);
+    single.prepare(&targets[0])?;
+    let report = single.run(&targets[0])?;
+    assert_ran(&report);
+    eprintln!("oltp_read_write single-writer: {report:?}");
+    assert_identical(&cluster)?;
+
+    for test in ["oltp_write_only", "oltp_update_index"] {
+        let multi = workload(test, 4, time);
+        let reports = multi.run_concurrently(&targets)?;
+        for report in &reports {
+            assert_ran(report);
+        }
+        eprintln!("{test} on all three nodes: {reports:?}");
+        assert_identical(&cluster)?;
+    }
+    // Certification did work on the way: conflicts were found and resolved on some node.
+    let conflicts: i64 = cluster
+        .nodes()
+        .iter()
+        .map(|n| status(n, "wsrep_local_cert_failures") + status(n, "wsrep_local_bf_aborts"))
+        .sum();
+    assert!(
+        conflicts > 0,
+        "multi-primary writes on shared tables never conflicted"
+    );
+    assert_no_errors_logged(&cluster);
+    base.passed();
+    Ok(())
+}
+
+#[test]
+fn a_hot_row_updated_from_every_node_ends_with_every_acknowledged_increment(
+) -> Result<(), TestbedError> {
+    if skip("a_hot_row_updated_from_every_node_ends_with_every_acknowledged_increment") {
+        return Ok(());
+    }
+    let base = TempBase::new("hotrow");
+    let cluster = three_nodes(&base, 23040)?;
+    cluster.node(0)?.exec("CREATE DATABASE h; CREATE TABLE h.c (id INT PRIMARY KEY, n INT NOT NULL); INSERT INTO h.c VALUES (1, 0)")?;
+    let before: Vec<i64> = cluster
+        .nodes()
+        .iter()
+        .map(|n| status(n, "wsrep_local_cert_failures") + status(n, "wsrep_local_bf_aborts"))
+        .collect();
+    let deadline = Instant::now() + seconds(20).min(Duration::from_secs(20));
+    let results: Vec<(u64, u64)> = thread::scope(|s| {
+        let handles: Vec<_> = cluster
+            .nodes()
+            .iter()
+            .map(|node| {
+                s.spawn(move || {
+                    let (mut ok, mut deadlocks) = (0u64, 0u64);
+                    while Instant::now() < deadline {
+                        match node.exec("UPDATE h.c SET n = n + 1 WHERE id = 1") {
+                            Ok(()) => ok += 1,
+                            Err(e) if e.sql_code() == Some(1213) => deadlocks += 1,
+                            Err(e) => panic!("{}: unexpected error {e}", node.name()),
+                        }
+                    }
+                    (ok, deadlocks)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect()
+    });
+    let acknowledged: u64 = results.iter().map(|r| r.0).sum();
+    let deadlocks: u64 = results.iter().map(|r| r.1).sum();
+    eprintln!("hot row: {results:?} (acknowledged, 1213) per node");
+    assert!(acknowledged > 0);
+    // Conflicts happened, surfaced as ER_LOCK_DEADLOCK, and moved the counters.
+    assert!(
+        deadlocks > 0,
+        "three nodes on one row never conflicted: {results:?}"
+    );
+    let after: Vec<i64> = cluster
+        .nodes()
+        .iter()
+        .map(|n| status(n, "wsrep_local_cert_failures") + status(n, "wsrep_local_bf_aborts"))
+        .collect();
+    assert!(
+        after.iter().sum::<i64>() > before.iter().sum::<i64>(),
+        "{before:?} -> {after:?}"
+    );
+    for node in cluster.nodes() {
+        let n = node.sql("SET SESSION wsrep_sync_wait = 15; SELECT n FROM h.c WHERE id = 1")?;
+        assert_eq!(
+            n,
+            vec![vec![acknowledged.to_string()]],
+            "{}: every acknowledged increment, no more",
+            node.name()
+        );
+    }
+    assert_identical(&cluster)?;
+    base.passed();
+    Ok(())
+}
+
+#[test]
+fn causal_reads_ddl_and_auto_increment_behave_across_nodes() -> Result<(), TestbedError> {
+    if skip("causal_reads_ddl_and_auto_increment_behave_across_nodes") {
+        return Ok(());
+    }
+    let base = TempBase::new("causal");
+    let cluster = three_nodes(&base, 23080)?;
+    let (n0, n1, n2) = (cluster.node(0)?, cluster.node(1)?, cluster.node(2)?);
+    // DDL on one node is there, in total order, for DML on the next.
+    n1.exec("CREATE DATABASE c; CREATE TABLE c.t (id INT PRIMARY KEY, v INT)")?;
+    n2.exec("SET SESSION wsrep_sync_wait = 1; INSERT INTO c.t VALUES (0, 0)")?;
+    // A read with wsrep_sync_wait sees the write just committed on another node, every time.
+    for i in 1..=100 {
+        n0.exec(&format!("INSERT INTO c.t VALUES ({i}, {i})"))?;
+        let seen = n1.sql(&format!(
+            "SET SESSION wsrep_sync_wait = 1; SELECT v FROM c.t WHERE id = {i}"
+        ))?;
+        assert_eq!(
+            seen,
+            vec![vec![i.to_string()]],
+            "causal read {i} missed the write"
+        );
+    }
+    // Auto-increment control: concurrent inserts on every node never collide.
+    n0.exec("CREATE TABLE c.a (id INT AUTO_INCREMENT PRIMARY KEY, node INT)")?;
+    thread::scope(|s| {
+        for (i, node) in [n0, n1, n2].into_iter().enumerate() {
+            s.spawn(move || {
+                for _ in 0..100 {
+                    node.exec(&format!("INSERT INTO c.a (node) VALUES ({i})"))
+                        .expect("no duplicate keys");
+                }
+            });
+        }
+    });
+    let count =
+        n2.sql("SET SESSION wsrep_sync_wait = 15; SELECT COUNT(*), COUNT(DISTINCT id) FROM c.a")?;
+    assert_eq!(count, vec![vec!["300", "300"]]);
+    for node in [n0, n1, n2] {
+        let inc = node
+            .variable("auto_increment_increment")?
+            .unwrap_or_default();
+        assert_eq!(
+            inc,
+            "3",
+            "{}: wsrep_auto_increment_control sets the increment to the cluster size",
+            node.name()
+        );
+    }
+    assert_identical(&cluster)?;
+    assert_no_errors_logged(&cluster);
+    base.passed();
+    Ok(())
+}
+
+#[test]
+fn a_node_leaves_cleanly_without_disturbing_the_others_and_rejoins() -> Result<(), TestbedError> {
+    if skip("a_node_leaves_cleanly_without_disturbing_the_others_and_rejoins") {
+        return Ok(());
+    }
+    let base = TempBase::new("leave");
+    let mut cluster = three_nodes(&base, 23120)?;
+    cluster
+        .node(0)?
+        .exec("CREATE DATABASE l; CREATE TABLE l.t (id INT PRIMARY KEY)")?;
+    let took = cluster.node_mut(2)?.stop()?;
+    assert!(took < Duration::from_secs(5), "clean leave took {took:?}");
+    for i in [0, 1] {
+        let node = cluster.node(i)?;
+        let mut size = String::new();
+        for _ in 0..50 {
+            size = node.status_var("wsrep_cluster_size")?.unwrap_or_default();
+            if size == "2" {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(size, "2", "node{i} still sees the leaver");
+        assert_eq!(
+            node.status_var("wsrep_cluster_status")?.as_deref(),
+            Some("Primary")
+        );
+    }
+    cluster.node(1)?.exec("INSERT INTO l.t VALUES (1), (2)")?;
+    cluster.restart_node(2, None)?;
+    let node2 = cluster.node(2)?;
+    assert_eq!(
+        node2.status_var("wsrep_cluster_size")?.as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        node2.sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM l.t")?,
+        vec![vec!["2"]]
+    );
+    assert_identical(&cluster)?;
+    base.passed();
+    Ok(())
+}
+
+#[test]
+fn a_node_of_another_cluster_is_refused() -> Result<(), TestbedError> {
+    if skip("a_node_of_another_cluster_is_refused") {
+        return Ok(());
+    }
+    let base = TempBase::new("othername");
+    let cluster = Cluster::start(trireme_spec(1, &base, 23160))?;
+    let other = TempBase::new("othername-joiner");
+    let mut joiner = trireme_spec(1, &other, 23180);
+    joiner.cluster_name = "someone_else".into();
+    joiner.start_timeout = Duration::from_secs(60);
+    joiner.extra_cnf.push(format!(
+        "wsrep_cluster_address=gcomm://127.0.0.1:{}",
+        cluster.node(0)?.ports().repl
+    ));
+    joiner.provider_options = "gcache.size=16M; pc.wait_prim_timeout=PT5S".into();
+    let err = Cluster::start(joiner).expect_err("a node of another cluster must not join");
+    assert!(
+        err.to_string().contains("someone_else") || err.to_string().contains("refused"),
+        "{err}"
+    );
+    assert_eq!(
+        cluster
+            .node(0)?
+            .status_var("wsrep_cluster_size")?
+            .as_deref(),
+        Some("1")
+    );
+    base.passed();
+    other.passed();
+    Ok(())
+}
