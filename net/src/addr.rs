@@ -33,7 +33,10 @@ pub fn split_host_port(address: &str) -> Result<(String, u16), NetError> {
     if let Ok(ip) = rest.parse::<IpAddr>() {
         return Ok((ip.to_string(), DEFAULT_PORT));
     }
-    let parse_port = |p: &str| p.parse::<u16>().map_err(|_| bad("port is not a number in 0..=65535"));
+    let parse_port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| bad("port is not a number in 0..=65535"))
+    };
     if let Some(inner) = rest.strip_prefix('[') {
         let (host, after) = inner.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
@@ -48,7 +51,9 @@ pub fn split_host_port(address: &str) -> Result<(String, u16), NetError> {
         };
     }
     match rest.rsplit_once(':') {
-        Some((host, _)) if host.contains(':') => Err(bad("IPv6 address with a port needs brackets")),
+        Some((host, _)) if host.contains(':') => {
+            Err(bad("IPv6 address with a port needs brackets"))
+        }
         Some(("", _)) => Err(bad("empty host")),
         Some((host, port)) => Ok((host.to_string(), parse_port(port)?)),
         None => Ok((rest.to_string(), DEFAULT_PORT)),
@@ -100,7 +105,17 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused_with_a_reason() {
-        for bad in ["", "udp://x:1", "host:port", "host:70000", "[::1", "[nothost]:1", "a:b:c", ":4567", "[::1]x"] {
+        for bad in [
+            "",
+            "udp://x:1",
+            "host:port",
+            "host:70000",
+            "[::1",
+            "[nothost]:1",
+            "a:b:c",
+            ":4567",
+            "[::1]x",
+        ] {
             assert!(
                 matches!(split_host_port(bad), Err(NetError::BadAddress { .. })),
                 "{bad:?} accepted"

@@ -120,7 +120,10 @@ impl TransportConfig {
             return bad("connect_timeout must be positive".into());
         }
         if !(8..=4096).contains(&self.ring_entries) {
-            return bad(format!("ring_entries {} is outside 8..=4096", self.ring_entries));
+            return bad(format!(
+                "ring_entries {} is outside 8..=4096",
+                self.ring_entries
+            ));
         }
         Ok(())
     }
@@ -271,10 +274,7 @@ pub enum NetError {
     #[error("io_uring unavailable: {0}")]
     IoUringUnavailable(String),
     #[error("{op}: {source}")]
-    Io {
-        op: &'static str,
-        source: io::Error,
-    },
+    Io { op: &'static str, source: io::Error },
 }
 
 /// The API shard 0 drives. One thread owns a transport (see the crate header).

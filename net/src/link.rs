@@ -13,7 +13,9 @@
 //! - small frames are coalesced into one chunk (fewer syscalls/SQEs), a frame of
 //!   [`COALESCE_MAX_BYTES`] or more gets a chunk of its own (it may go out zero-copy).
 
-use crate::frame::{encode_frame, frame_len, ClusterHash, Frame, FrameDecoder, FrameError, FrameKind};
+use crate::frame::{
+    encode_frame, frame_len, ClusterHash, Frame, FrameDecoder, FrameError, FrameKind,
+};
 use crate::stream::{LayerError, StreamLayer};
 use std::collections::VecDeque;
 
@@ -185,7 +187,10 @@ impl Link {
     /// before the bad one were valid).
     pub fn receive(&mut self, wire: &[u8], frames: &mut Vec<Frame>) -> Result<(), ReceiveError> {
         let plain = self.layer.open(wire).map_err(ReceiveError::Layer)?;
-        let result = self.decoder.feed(&plain, frames).map_err(ReceiveError::Frame);
+        let result = self
+            .decoder
+            .feed(&plain, frames)
+            .map_err(ReceiveError::Frame);
         drop(plain);
         self.flush_layer_output();
         result
@@ -203,10 +208,11 @@ impl Link {
         self.queue
             .check_room(frame_len(payload.len()))
             .map_err(EnqueueError::Full)?;
-        let frame = encode_frame(kind, self.cluster, payload).map_err(|_| EnqueueError::TooLarge {
-            len: payload.len(),
-            limit: self.max_payload,
-        })?;
+        let frame =
+            encode_frame(kind, self.cluster, payload).map_err(|_| EnqueueError::TooLarge {
+                len: payload.len(),
+                limit: self.max_payload,
+            })?;
         let wire = self.layer.seal(frame).map_err(EnqueueError::Layer)?;
         self.queue.push(wire, 1).map_err(EnqueueError::Full)
     }
@@ -230,7 +236,13 @@ mod tests {
         let mut q = SendQueue::new(100);
         q.push(vec![0; 60], 1).unwrap();
         let err = q.push(vec![0; 50], 1).unwrap_err();
-        assert_eq!(err, QueueFull { queued_bytes: 60, limit_bytes: 100 });
+        assert_eq!(
+            err,
+            QueueFull {
+                queued_bytes: 60,
+                limit_bytes: 100
+            }
+        );
         assert_eq!((q.queued_bytes(), q.queued_frames()), (60, 1));
         q.push(vec![0; 40], 1).unwrap();
         assert_eq!((q.queued_bytes(), q.queued_frames()), (100, 2));
@@ -244,7 +256,11 @@ mod tests {
         assert_eq!(q.front().unwrap().len(), 20);
         q.advance(5);
         q.push(vec![3; 10], 1).unwrap();
-        assert_eq!(q.front().unwrap().len(), 15, "partly written chunk untouched");
+        assert_eq!(
+            q.front().unwrap().len(),
+            15,
+            "partly written chunk untouched"
+        );
         q.advance(15);
         assert_eq!(q.front().unwrap(), &[3; 10]);
         assert_eq!((q.queued_bytes(), q.queued_frames()), (10, 1));

@@ -39,7 +39,9 @@ enum State {
     },
     Open,
     /// `close` was called: flushing the queue until it is empty or the deadline passes.
-    Closing { deadline: Instant },
+    Closing {
+        deadline: Instant,
+    },
 }
 
 struct Conn {
@@ -361,7 +363,14 @@ impl Transport for PortableTransport {
         match self.start_attempt(addrs) {
             Ok((stream, state, done)) => {
                 let link = self.new_link();
-                self.conns.insert(id, Conn { stream, state, link });
+                self.conns.insert(
+                    id,
+                    Conn {
+                        stream,
+                        state,
+                        link,
+                    },
+                );
                 if done {
                     self.connected(id);
                 }
@@ -381,7 +390,9 @@ impl Transport for PortableTransport {
         };
         match c.link.enqueue(kind, payload) {
             Ok(()) => Ok(()),
-            Err(EnqueueError::TooLarge { len, limit }) => Err(NetError::FrameTooLarge { len, limit }),
+            Err(EnqueueError::TooLarge { len, limit }) => {
+                Err(NetError::FrameTooLarge { len, limit })
+            }
             Err(EnqueueError::Full(full)) => {
                 self.stats.send_queue_refusals += 1;
                 Err(NetError::SendQueueFull {
@@ -452,7 +463,8 @@ impl Transport for PortableTransport {
         };
         self.pollfds.push(pollfd(wake_fd, libc::POLLIN));
         let listener_fd = self.listener.as_ref().map(|l| l.as_raw_fd());
-        self.pollfds.push(pollfd(listener_fd.unwrap_or(-1), libc::POLLIN));
+        self.pollfds
+            .push(pollfd(listener_fd.unwrap_or(-1), libc::POLLIN));
         for (&id, conn) in &self.conns {
             let interest = match conn.state {
                 State::Connecting { .. } => libc::POLLOUT,
@@ -463,10 +475,8 @@ impl Transport for PortableTransport {
             self.pollfds.push(pollfd(conn.stream.as_raw_fd(), interest));
             self.poll_ids.push(id);
         }
-        sys::poll(&mut self.pollfds, timeout_ms(wait)).map_err(|source| NetError::Io {
-            op: "poll",
-            source,
-        })?;
+        sys::poll(&mut self.pollfds, timeout_ms(wait))
+            .map_err(|source| NetError::Io { op: "poll", source })?;
 
         if self.pollfds[0].revents != 0 {
             sys::drain_eventfd(wake_fd);
@@ -515,8 +525,16 @@ impl Transport for PortableTransport {
     fn stats(&self) -> NetStats {
         let mut stats = self.stats;
         stats.connections = self.conns.len();
-        stats.send_queue_bytes = self.conns.values().map(|c| c.link.queue.queued_bytes()).sum();
-        stats.send_queue_frames = self.conns.values().map(|c| c.link.queue.queued_frames()).sum();
+        stats.send_queue_bytes = self
+            .conns
+            .values()
+            .map(|c| c.link.queue.queued_bytes())
+            .sum();
+        stats.send_queue_frames = self
+            .conns
+            .values()
+            .map(|c| c.link.queue.queued_frames())
+            .sum();
         stats
     }
 }

@@ -21,7 +21,11 @@ fn decoder() -> FrameDecoder {
 }
 
 fn sample_frames() -> Vec<(FrameKind, Vec<u8>)> {
-    let kinds = [FrameKind::Group, FrameKind::Keepalive, FrameKind::StateTransfer];
+    let kinds = [
+        FrameKind::Group,
+        FrameKind::Keepalive,
+        FrameKind::StateTransfer,
+    ];
     [0usize, 1, 15, 16, 17, 31, 32, 33, 1000, 65_536, 1 << 20]
         .iter()
         .enumerate()
@@ -46,7 +50,11 @@ fn assert_same(decoded: &[Frame], expected: &[(FrameKind, Vec<u8>)]) {
         assert_eq!(d.kind, *kind);
         assert_eq!(d.payload.as_slice(), &payload[..]);
         if !payload.is_empty() {
-            assert_eq!(d.payload.as_ptr() as usize % 16, 0, "payload not 16-aligned");
+            assert_eq!(
+                d.payload.as_ptr() as usize % 16,
+                0,
+                "payload not 16-aligned"
+            );
         }
     }
 }
@@ -88,7 +96,10 @@ fn encoding_into_a_reused_buffer_appends_whole_frames() {
 
 #[test]
 fn decoder_fed_byte_by_byte_yields_the_same_frames() {
-    let expected: Vec<_> = sample_frames().into_iter().filter(|(_, p)| p.len() <= 65_536).collect();
+    let expected: Vec<_> = sample_frames()
+        .into_iter()
+        .filter(|(_, p)| p.len() <= 65_536)
+        .collect();
     let stream = stream_of(&expected);
     let mut d = decoder();
     let mut frames = Vec::new();
@@ -132,7 +143,10 @@ fn valid() -> Vec<u8> {
 fn bad_magic_is_refused() {
     let mut f = valid();
     f[0] = b'X';
-    assert_eq!(decode_one(&f), Err(FrameError::BadMagic { found: *b"XRNF" }));
+    assert_eq!(
+        decode_one(&f),
+        Err(FrameError::BadMagic { found: *b"XRNF" })
+    );
     // An HTTP request or a Galera handshake is refused at its first header.
     let e = decode_one(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n......").unwrap_err();
     assert!(matches!(e, FrameError::BadMagic { .. }), "{e:?}");
@@ -143,7 +157,13 @@ fn bad_magic_is_refused() {
 fn unsupported_version_is_refused() {
     let mut f = valid();
     f[4] = 2;
-    assert_eq!(decode_one(&f), Err(FrameError::UnsupportedVersion { found: 2, supported: 1 }));
+    assert_eq!(
+        decode_one(&f),
+        Err(FrameError::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        })
+    );
 }
 
 #[test]
@@ -170,7 +190,10 @@ fn unknown_kind_flags_and_reserved_bits_are_refused() {
     assert_eq!(decode_one(&f), Err(FrameError::UnknownFlags { found: 1 }));
     let mut f = valid();
     f[21] = 1;
-    assert_eq!(decode_one(&f), Err(FrameError::NonZeroReserved { found: 0x100 }));
+    assert_eq!(
+        decode_one(&f),
+        Err(FrameError::NonZeroReserved { found: 0x100 })
+    );
 }
 
 #[test]
@@ -181,30 +204,58 @@ fn oversized_frame_is_refused_from_its_header_without_allocating() {
     let mut frames = Vec::new();
     assert_eq!(
         d.feed(&f[..HEADER_LEN], &mut frames),
-        Err(FrameError::TooLarge { len: u64::from(u32::MAX), limit: LIMIT })
+        Err(FrameError::TooLarge {
+            len: u64::from(u32::MAX),
+            limit: LIMIT
+        })
     );
     assert_eq!(d.buffered_bytes(), 0);
     // Exactly at the limit is fine.
-    let big = encode_frame(FrameKind::StateTransfer, cluster(), &vec![5; LIMIT as usize]).unwrap();
+    let big = encode_frame(
+        FrameKind::StateTransfer,
+        cluster(),
+        &vec![5; LIMIT as usize],
+    )
+    .unwrap();
     assert_eq!(decode_one(&big).unwrap()[0].payload.len(), LIMIT as usize);
-    let over = encode_frame(FrameKind::StateTransfer, cluster(), &vec![5; LIMIT as usize + 1]).unwrap();
-    assert!(matches!(decode_one(&over), Err(FrameError::TooLarge { .. })));
+    let over = encode_frame(
+        FrameKind::StateTransfer,
+        cluster(),
+        &vec![5; LIMIT as usize + 1],
+    )
+    .unwrap();
+    assert!(matches!(
+        decode_one(&over),
+        Err(FrameError::TooLarge { .. })
+    ));
 }
 
 #[test]
 fn corrupted_payload_or_checksum_is_refused() {
     let mut f = valid();
     f[HEADER_LEN + 3] ^= 0x20;
-    assert!(matches!(decode_one(&f), Err(FrameError::BadChecksum { .. })));
+    assert!(matches!(
+        decode_one(&f),
+        Err(FrameError::BadChecksum { .. })
+    ));
     let mut f = valid();
     f[24] ^= 1;
-    assert!(matches!(decode_one(&f), Err(FrameError::BadChecksum { .. })));
+    assert!(matches!(
+        decode_one(&f),
+        Err(FrameError::BadChecksum { .. })
+    ));
     // A changed length that stays in bounds is caught by the checksum (the header is hashed).
     let mut f = valid();
     f[16] = 4;
     let mut frames = Vec::new();
     let e = decoder().feed(&f, &mut frames).unwrap_err();
-    assert!(matches!(e, FrameError::BadChecksum { .. } | FrameError::NonZeroPadding), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            FrameError::BadChecksum { .. } | FrameError::NonZeroPadding
+        ),
+        "{e:?}"
+    );
     assert!(frames.is_empty());
 }
 
@@ -225,9 +276,19 @@ fn decoder_stays_refusing_after_an_error_but_keeps_frames_before_it() {
     stream.extend_from_slice(&valid());
     let mut d = decoder();
     let mut frames = Vec::new();
-    assert!(matches!(d.feed(&stream, &mut frames), Err(FrameError::BadMagic { .. })));
-    assert_eq!(frames.len(), 1, "the valid frame before the bad one is kept");
-    assert!(matches!(d.feed(&valid(), &mut frames), Err(FrameError::BadMagic { .. })));
+    assert!(matches!(
+        d.feed(&stream, &mut frames),
+        Err(FrameError::BadMagic { .. })
+    ));
+    assert_eq!(
+        frames.len(),
+        1,
+        "the valid frame before the bad one is kept"
+    );
+    assert!(matches!(
+        d.feed(&valid(), &mut frames),
+        Err(FrameError::BadMagic { .. })
+    ));
     assert_eq!(frames.len(), 1);
 }
 
@@ -247,7 +308,9 @@ fn random_bytes_never_panic_and_never_yield_a_frame() {
 #[test]
 fn mutated_streams_never_panic_and_yield_only_original_frames() {
     let mut rng = Rng::from_env("mutated_streams_never_panic_and_yield_only_original_frames");
-    let expected: Vec<_> = (0..20).map(|i| (FrameKind::Group, rng.bytes(i * 37))).collect();
+    let expected: Vec<_> = (0..20)
+        .map(|i| (FrameKind::Group, rng.bytes(i * 37)))
+        .collect();
     let stream = stream_of(&expected);
     for _ in 0..3_000 {
         let mut s = stream.clone();

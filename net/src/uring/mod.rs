@@ -91,8 +91,12 @@ fn build_ring(entries: u32) -> Result<IoUring, NetError> {
         .build(entries)
         .map_err(|e| {
             let why = match e.raw_os_error() {
-                Some(libc::ENOMEM) => " (locked memory exhausted: raise LimitMEMLOCK or grant CAP_IPC_LOCK)",
-                Some(libc::EPERM) => " (io_uring disabled by policy: kernel.io_uring_disabled or seccomp)",
+                Some(libc::ENOMEM) => {
+                    " (locked memory exhausted: raise LimitMEMLOCK or grant CAP_IPC_LOCK)"
+                }
+                Some(libc::EPERM) => {
+                    " (io_uring disabled by policy: kernel.io_uring_disabled or seccomp)"
+                }
                 Some(libc::ENOSYS) => " (kernel without io_uring)",
                 Some(libc::EINVAL) => " (kernel older than 6.1: no DEFER_TASKRUN)",
                 _ => "",
@@ -184,7 +188,9 @@ impl UringTransport {
         let ring = build_ring(config.ring_entries)?;
         let (ok, missing) = check_opcodes(&ring);
         if !ok {
-            return Err(NetError::IoUringUnavailable(format!("kernel lacks {missing}")));
+            return Err(NetError::IoUringUnavailable(format!(
+                "kernel lacks {missing}"
+            )));
         }
         let mut probe = Probe::new();
         let zero_copy_supported = ring.submitter().register_probe(&mut probe).is_ok()
@@ -300,9 +306,10 @@ impl UringTransport {
             };
             let addr = Box::new(SockAddr::from(peer));
             let timespec = Box::new(types::Timespec::from(self.config.connect_timeout));
-            let connect = opcode::Connect::new(types::Fd(sock.as_raw_fd()), addr.as_ptr(), addr.len())
-                .build()
-                .flags(squeue::Flags::IO_LINK);
+            let connect =
+                opcode::Connect::new(types::Fd(sock.as_raw_fd()), addr.as_ptr(), addr.len())
+                    .build()
+                    .flags(squeue::Flags::IO_LINK);
             let timeout = opcode::LinkTimeout::new(&*timespec as *const types::Timespec).build();
             let op = self.ops.insert(Op::Connect { conn, peer, addr });
             let top = self.ops.insert(Op::ConnectTimeout { timespec });
@@ -558,7 +565,10 @@ impl UringTransport {
         let result = match wait {
             Some(d) if d.is_zero() => {
                 let sq_empty = self.ring.submission().is_empty();
-                if sq_empty && !self.ring.submission().taskrun() && !self.ring.submission().cq_overflow() {
+                if sq_empty
+                    && !self.ring.submission().taskrun()
+                    && !self.ring.submission().cq_overflow()
+                {
                     return Ok(());
                 }
                 self.ring.submit()
@@ -573,7 +583,9 @@ impl UringTransport {
         match result {
             Ok(_) => Ok(()),
             Err(e) => match e.raw_os_error() {
-                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => Ok(()),
+                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {
+                    Ok(())
+                }
                 _ => Err(NetError::Io {
                     op: "io_uring_enter",
                     source: e,
@@ -721,7 +733,13 @@ impl UringTransport {
                 }
             }
         }
-        let open = matches!(self.conns.get(&id), Some(Conn { state: State::Open, .. }));
+        let open = matches!(
+            self.conns.get(&id),
+            Some(Conn {
+                state: State::Open,
+                ..
+            })
+        );
         if res > 0 {
             let len = res as usize;
             self.stats.bytes_in += len as u64;
@@ -747,8 +765,12 @@ impl UringTransport {
                 });
             }
             match result {
-                Some(Err(ReceiveError::Frame(e))) => self.drop_conn(id, Some(CloseReason::BadFrame(e))),
-                Some(Err(ReceiveError::Layer(e))) => self.drop_conn(id, Some(CloseReason::Layer(e))),
+                Some(Err(ReceiveError::Frame(e))) => {
+                    self.drop_conn(id, Some(CloseReason::BadFrame(e)))
+                }
+                Some(Err(ReceiveError::Layer(e))) => {
+                    self.drop_conn(id, Some(CloseReason::Layer(e)))
+                }
                 _ => {}
             }
             return;
@@ -788,7 +810,9 @@ impl UringTransport {
                 self.stats.zero_copy_copied += 1;
                 if let Some(c) = self.conns.get_mut(&id) {
                     if c.zero_copy {
-                        log::debug!("{id}: zero-copy sends are copied by the kernel; sending plain");
+                        log::debug!(
+                            "{id}: zero-copy sends are copied by the kernel; sending plain"
+                        );
                     }
                     c.zero_copy = false;
                 }
@@ -870,7 +894,10 @@ impl UringTransport {
                     }
                     Err(e) => {
                         self.ops.remove(key);
-                        self.drop_conn(id, Some(CloseReason::Io(IoFailure::from(&io::Error::other(e)))));
+                        self.drop_conn(
+                            id,
+                            Some(CloseReason::Io(IoFailure::from(&io::Error::other(e)))),
+                        );
                     }
                 },
                 None => {
@@ -967,7 +994,9 @@ impl Transport for UringTransport {
         };
         match c.link.enqueue(kind, payload) {
             Ok(()) => Ok(()),
-            Err(EnqueueError::TooLarge { len, limit }) => Err(NetError::FrameTooLarge { len, limit }),
+            Err(EnqueueError::TooLarge { len, limit }) => {
+                Err(NetError::FrameTooLarge { len, limit })
+            }
             Err(EnqueueError::Full(full)) => {
                 self.stats.send_queue_refusals += 1;
                 Err(NetError::SendQueueFull {
@@ -1045,8 +1074,16 @@ impl Transport for UringTransport {
     fn stats(&self) -> NetStats {
         let mut stats = self.stats;
         stats.connections = self.conns.len();
-        stats.send_queue_bytes = self.conns.values().map(|c| c.link.queue.queued_bytes()).sum();
-        stats.send_queue_frames = self.conns.values().map(|c| c.link.queue.queued_frames()).sum();
+        stats.send_queue_bytes = self
+            .conns
+            .values()
+            .map(|c| c.link.queue.queued_bytes())
+            .sum();
+        stats.send_queue_frames = self
+            .conns
+            .values()
+            .map(|c| c.link.queue.queued_frames())
+            .sum();
         stats
     }
 }

@@ -71,8 +71,12 @@ pub struct Node {
 
 impl Node {
     pub fn new(config: TransportConfig) -> Node {
+        Node::from_transport(open(config).expect("open transport"))
+    }
+
+    pub fn from_transport(t: Box<dyn Transport>) -> Node {
         Node {
-            t: open(config).expect("open transport"),
+            t,
             wake: WakeFd::new().expect("eventfd"),
             events: VecDeque::new(),
             scratch: Vec::new(),
@@ -88,7 +92,11 @@ impl Node {
     /// One non-blocking poll.
     pub fn pump(&mut self) {
         self.t
-            .poll(&mut self.scratch, Some(Duration::ZERO), self.wake.as_raw_fd())
+            .poll(
+                &mut self.scratch,
+                Some(Duration::ZERO),
+                self.wake.as_raw_fd(),
+            )
             .expect("poll");
         self.events.extend(self.scratch.drain(..));
     }
@@ -115,7 +123,11 @@ pub fn wait_event(
         if let Some(e) = nodes[who].take(&mut pred) {
             return e;
         }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}; events: {:?}", nodes[who].events);
+        assert!(
+            start.elapsed() < PATIENCE,
+            "timed out waiting for {what}; events: {:?}",
+            nodes[who].events
+        );
         for n in nodes.iter_mut() {
             n.pump();
         }
@@ -126,13 +138,16 @@ pub fn wait_event(
 /// `a` connects to `b` (listening at `addr`); returns (conn on a, conn on b).
 pub fn connect_pair(a: &mut Node, b: &mut Node, addr: &str) -> (ConnId, ConnId) {
     let ca = a.t.connect(addr).expect("connect");
-    let ev = wait_event(&mut [a, b], 0, "Connected", |e| {
-        matches!(e, NetEvent::Connected { conn, .. } | NetEvent::ConnectFailed { conn, .. } if *conn == ca)
-    });
+    let ev = wait_event(
+        &mut [a, b],
+        0,
+        "Connected",
+        |e| matches!(e, NetEvent::Connected { conn, .. } | NetEvent::ConnectFailed { conn, .. } if *conn == ca),
+    );
     assert!(matches!(ev, NetEvent::Connected { .. }), "{ev:?}");
-    let NetEvent::Accepted { conn: cb, .. } =
-        wait_event(&mut [a, b], 1, "Accepted", |e| matches!(e, NetEvent::Accepted { .. }))
-    else {
+    let NetEvent::Accepted { conn: cb, .. } = wait_event(&mut [a, b], 1, "Accepted", |e| {
+        matches!(e, NetEvent::Accepted { .. })
+    }) else {
         unreachable!()
     };
     (ca, cb)
