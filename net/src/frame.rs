@@ -12,11 +12,11 @@
 //! - payloads are handed out in 16-byte-aligned buffers of exactly `payload_len` bytes.
 //!
 //! Hot path: [`FrameDecoder::feed`] copies each received byte once, into the payload buffer,
-//! hashing it on the way. Tests: `tests/frames.rs`; benches: `benches/frame.rs`.
+//! and hashes the payload once, when it is complete. Tests: `tests/frames.rs`; benches: `benches/frame.rs`.
 
 use rkyv::util::AlignedVec;
 use std::fmt;
-use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// The first four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"TRNF";
@@ -157,16 +157,20 @@ pub fn encode_frame_into(
     header[CLUSTER_OFFSET..LEN_OFFSET].copy_from_slice(&cluster.0.to_le_bytes());
     header[LEN_OFFSET..RESERVED_OFFSET].copy_from_slice(&len.to_le_bytes());
     header[RESERVED_OFFSET..CHECKSUM_OFFSET].copy_from_slice(&0u32.to_le_bytes());
-    let mut hasher = Xxh3::new();
-    hasher.update(&header[..CHECKSUM_OFFSET]);
-    hasher.update(payload);
-    header[CHECKSUM_OFFSET..HEADER_LEN].copy_from_slice(&hasher.digest().to_le_bytes());
+    let checksum = checksum(&header, payload);
+    header[CHECKSUM_OFFSET..HEADER_LEN].copy_from_slice(&checksum.to_le_bytes());
     out.reserve(frame_len(payload.len()));
     out.extend_from_slice(&header);
     out.extend_from_slice(payload);
     let padding = padded_len(payload.len()) - payload.len();
     out.extend_from_slice(&[0u8; FRAME_ALIGN][..padding]);
     Ok(())
+}
+
+/// The frame checksum (FORMAT.md): xxh3-64 of the payload, seeded with xxh3-64 of header
+/// bytes 0..24. Two one-shot hashes over contiguous bytes: no streaming state per frame.
+fn checksum(header: &[u8; HEADER_LEN], payload: &[u8]) -> u64 {
+    xxh3_64_with_seed(payload, xxh3_64(&header[..CHECKSUM_OFFSET]))
 }
 
 /// A validated payload in a 16-byte-aligned buffer of exactly `payload_len` bytes.
@@ -222,7 +226,8 @@ struct Body {
     kind: FrameKind,
     payload_len: usize,
     expected: u64,
-    hasher: Xxh3,
+    /// xxh3-64 of header bytes 0..24: the payload hash's seed.
+    seed: u64,
     /// Payload and padding received so far; its final length is `padded_len(payload_len)`.
     buf: AlignedVec<16>,
 }
@@ -351,13 +356,11 @@ impl FrameDecoder {
             });
         }
         let payload_len = len as usize;
-        let mut hasher = Xxh3::new();
-        hasher.update(&h[..CHECKSUM_OFFSET]);
         Ok(Body {
             kind,
             payload_len,
             expected: u64::from_le_bytes(field(h, CHECKSUM_OFFSET)),
-            hasher,
+            seed: xxh3_64(&h[..CHECKSUM_OFFSET]),
             buf: AlignedVec::with_capacity(padded_len(payload_len)),
         })
     }
@@ -366,9 +369,6 @@ impl FrameDecoder {
         let total = padded_len(body.payload_len);
         let take = (total - body.buf.len()).min(bytes.len());
         let chunk = &bytes[..take];
-        // Hash only payload bytes, not padding.
-        let payload_left = body.payload_len.saturating_sub(body.buf.len());
-        body.hasher.update(&chunk[..take.min(payload_left)]);
         body.buf.extend_from_slice(chunk);
         *bytes = &bytes[take..];
         if body.buf.len() == total {
@@ -382,7 +382,7 @@ impl FrameDecoder {
         if body.buf[body.payload_len..].iter().any(|&b| b != 0) {
             return Err(FrameError::NonZeroPadding);
         }
-        let computed = body.hasher.digest();
+        let computed = xxh3_64_with_seed(&body.buf[..body.payload_len], body.seed);
         if computed != body.expected {
             return Err(FrameError::BadChecksum {
                 expected: body.expected,
@@ -397,10 +397,6 @@ impl FrameDecoder {
     }
 }
 
-#[allow(
-    clippy::large_enum_variant,
-    reason = "a transient return value, moved once into the decoder"
-)]
 enum Progress {
     NeedMore,
     HeaderDone(Body),
@@ -443,9 +439,8 @@ mod tests {
         assert_eq!(&frame[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(&frame[16..20], &[3, 0, 0, 0]);
         assert_eq!(&frame[20..24], &[0; 4]);
-        let mut hashed = frame[..24].to_vec();
-        hashed.extend_from_slice(b"abc");
-        assert_eq!(frame[24..32], xxh3_64(&hashed).to_le_bytes());
+        let seed = xxh3_64(&frame[..24]);
+        assert_eq!(frame[24..32], xxh3_64_with_seed(b"abc", seed).to_le_bytes());
         assert_eq!(&frame[32..35], b"abc");
         assert_eq!(frame.len(), 48);
         assert!(frame[35..].iter().all(|&b| b == 0));
