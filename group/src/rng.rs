@@ -20,6 +20,14 @@ impl Rng {
         Rng { s: [next(), next(), next(), next()] }
     }
 
+    /// A generator for one member of a group sharing `seed`: streams differ per `member`
+    /// even when the caller derived `seed` from the member (no cancellation).
+    pub fn for_member(seed: u64, member: u64) -> Rng {
+        let mut a = Rng::new(seed);
+        let mut b = Rng::new(member ^ 0xa076_1d64_78bd_642f);
+        Rng::new(a.next_u64() ^ b.next_u64().rotate_left(29))
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;

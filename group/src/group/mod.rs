@@ -101,6 +101,9 @@ pub struct Group {
     abdication_seen: Option<(u64, u64, u64)>,
     stripped_vote: Option<RaftMessage>,
     transfer_started: Option<u64>,
+    /// After our leader's connection closed: (its raft id, the tick, our forced campaigns so
+    /// far). Survivors campaign in rank order, a stagger apart, until a live leader is known.
+    leader_lost: Option<(u64, u64, u64)>,
 
     join_queue: BTreeMap<NodeId, JoinRequest>,
     leave_queue: BTreeSet<NodeId>,
@@ -211,7 +214,7 @@ impl Group {
         let logger = crate::logger::raft_logger(me);
         let raw = RawNode::new(&Self::raft_config(&cfg, applied), store, &logger)
             .map_err(|e| GroupError::Raft(e.to_string()))?;
-        let rng = Rng::new(cfg.seed ^ me);
+        let rng = Rng::for_member(cfg.seed, me);
         let mut peers = BTreeMap::new();
         for m in &raw.store().sm.members {
             peers.insert(m.short, m.info.id);
@@ -246,6 +249,7 @@ impl Group {
             abdication_seen: None,
             stripped_vote: None,
             transfer_started: None,
+            leader_lost: None,
             join_queue: BTreeMap::new(),
             leave_queue: BTreeSet::new(),
             refresh_view_wanted: false,
@@ -724,6 +728,7 @@ impl Group {
             self.props.resend_all = true;
         }
         self.retry_reads();
+        self.successor_tick();
         if self.now % h == 0 {
             self.report_progress();
             if self.raw.raft.state == StateRole::Leader {

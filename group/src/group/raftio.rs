@@ -284,18 +284,51 @@ impl Group {
         if self.raw.raft.state != StateRole::Follower || self.raw.raft.leader_id == 0 {
             return;
         }
-        // Deterministic tie-break so the survivors do not split the vote: the surviving voter
-        // with the lowest raft id campaigns at once; the others wait for its request.
-        let successor = self
+        self.leader_lost = Some((self.raw.raft.leader_id, self.now, 0));
+        self.successor_tick();
+    }
+
+    /// Deterministic tie-break so the survivors do not split the vote: the surviving voters
+    /// take turns in raft-id order, a stagger apart (`since + (rank + k * n) * stagger`), until
+    /// a live leader is known or three rounds have passed (then raft's own timers take over).
+    /// A survivor cut off from the others does not hold everyone up, and two survivors that
+    /// noticed the death at slightly different times cannot keep splitting the vote.
+    pub(super) fn successor_tick(&mut self) {
+        let Some((dead_leader, since, attempts)) = self.leader_lost else { return };
+        let raft = &self.raw.raft;
+        let live_leader = raft.leader_id != 0 && raft.leader_id != dead_leader;
+        if live_leader || raft.state == StateRole::Leader || self.phase != Phase::Member {
+            self.leader_lost = None;
+            return;
+        }
+        let dead = self.peers.get(&dead_leader).copied();
+        let mut ranked: Vec<u64> = self
             .raw
             .store()
             .sm
             .voters()
-            .filter(|m| m.info.id != peer && !self.lost.contains_key(&m.info.id))
+            .filter(|m| Some(m.info.id) != dead && !self.lost.contains_key(&m.info.id))
             .map(|m| m.short)
-            .min();
-        if successor == Some(self.me) {
-            self.campaign_forced();
+            .collect();
+        ranked.sort_unstable();
+        let Some(rank) = ranked.iter().position(|s| *s == self.me) else {
+            self.leader_lost = None;
+            return;
+        };
+        const ROUNDS: u64 = 3;
+        if attempts >= ROUNDS {
+            self.leader_lost = None;
+            return;
+        }
+        let stagger = (2 * self.cfg.heartbeat_ticks).max(self.cfg.election_ticks / 4);
+        let turn = rank as u64 + attempts * ranked.len() as u64;
+        if self.now >= since + turn * stagger {
+            self.leader_lost = Some((dead_leader, since, attempts + 1));
+            // We voted for another survivor in this term: its election is under way.
+            let voted_other = raft.vote != 0 && raft.vote != self.me && raft.vote != dead_leader;
+            if !voted_other {
+                self.campaign_forced();
+            }
         }
     }
 

@@ -52,6 +52,8 @@ pub struct Options {
     pub pause_rate: u64,
     pub reset_rate: u64,
     pub leave_rate: u64,
+    /// Crash the leader and, at the same moment, cut one survivor off for a while.
+    pub crash_cut_rate: u64,
     /// Per-tick chance (per 1000) that a client proposes somewhere.
     pub propose_rate: u64,
     pub read_rate: u64,
@@ -82,6 +84,7 @@ impl Options {
             pause_rate: 0,
             reset_rate: 0,
             leave_rate: 0,
+            crash_cut_rate: 0,
             propose_rate: 0,
             read_rate: 0,
             partition_ticks_max: 100,
@@ -118,6 +121,7 @@ impl Options {
             pause_rate: on(rng, 200),
             reset_rate: on(rng, 200),
             leave_rate: on(rng, 60),
+            crash_cut_rate: on(rng, 100),
             propose_rate: rng.between(50, 600),
             read_rate: on(rng, 50),
             partition_ticks_max: election_ticks * rng.between(2, 12),
@@ -596,8 +600,16 @@ impl Sim {
         let n = self.slots.len();
         for slot in 0..n {
             if self.is_up(slot) {
+                let before = self.slots[slot].group.as_ref().map(|g| (g.status().role, g.status().term));
                 if let Some(g) = self.slots[slot].group.as_mut() {
                     g.tick();
+                }
+                if self.verbose {
+                    let after = self.slots[slot].group.as_ref().map(|g| (g.status().role, g.status().term));
+                    if before != after {
+                        let line = format!("   {} tick -> {after:?}", self.slots[slot].name);
+                        self.note(line);
+                    }
                 }
                 self.drain(slot);
                 self.check_primaries();
@@ -726,6 +738,13 @@ impl Sim {
             self.note(line);
         }
         self.drain(slot);
+        if self.verbose {
+            if let Some(g) = &self.slots[slot].group {
+                let st = g.status();
+                let line = format!("   {} now {:?} term {}", self.slots[slot].name, st.role, st.term);
+                self.note(line);
+            }
+        }
         self.check_primaries();
     }
 
@@ -1060,6 +1079,19 @@ impl Sim {
                 self.leave(slot);
                 let delay = self.rng.between(o.suspect_ticks, o.suspect_ticks + o.restart_ticks_max);
                 self.slots[slot].restart_at = Some(self.now + delay);
+            }
+        }
+        if o.crash_cut_rate > 0 && self.partition.is_none() && self.rng.chance(o.crash_cut_rate, 100_000) {
+            if let Some(leader) = self.leader() {
+                if self.may_lose(leader) {
+                    self.crash(leader);
+                    let delay = self.rng.between(1, o.restart_ticks_max);
+                    self.slots[leader].restart_at = Some(self.now + delay);
+                    let cut = self.rng.below(n as u64) as usize;
+                    let sides: Vec<u8> = (0..n).map(|s| u8::from(s == cut)).collect();
+                    let ticks = self.rng.between(1, 2 * o.election_ticks);
+                    self.partition(sides, ticks);
+                }
             }
         }
         if o.pause_rate > 0 && self.rng.chance(o.pause_rate, 100_000) {
