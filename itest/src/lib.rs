@@ -90,3 +90,57 @@ pub fn error_lines(log: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// A long-lived `mariadb` client: one process, statements written to its stdin and answers
+/// read line by line, so a test can issue thousands of statements and time them without a
+/// process start per statement.
+pub struct Session {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Session {
+    pub fn open(socket: &Path) -> std::io::Result<Session> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("/usr/bin/mariadb")
+            .arg(format!("--socket={}", socket.display()))
+            .args([
+                "--user=root",
+                "--batch",
+                "--skip-column-names",
+                "--unbuffered",
+                "--force",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        Ok(Session {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// Runs `statement` (which must end by selecting exactly one row of one column) and
+    /// returns that value, or None if the client stopped answering (server gone).
+    pub fn value(&mut self, statement: &str) -> Option<String> {
+        use std::io::{BufRead, Write};
+        writeln!(self.stdin, "{statement}").ok()?;
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end().to_string()),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

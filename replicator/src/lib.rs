@@ -880,7 +880,8 @@ impl Replicator {
             node.member = MemberState::Joined;
             drop(node);
             // synced_cb must come from an applier thread.
-            self.shared.queue.push(Work::Synced);
+            let upto = lock(&self.shared.gate).dispatched;
+            self.shared.queue.push(Work::Synced(upto));
         }
         Status::Ok
     }
@@ -1150,8 +1151,10 @@ impl Shared {
                     }
                 }
                 self.set_transfer(Transfer::Done);
-                // Synced once the applier has worked through what follows the transfer.
-                self.queue.push(Work::Synced);
+            }
+            Delivered::CaughtUp => {
+                // Synced once the appliers have committed what came before this.
+                self.queue.push(Work::Synced(gate.dispatched));
             }
             Delivered::StateFailed { reason } => {
                 self.set_transfer(Transfer::Failed(reason));
@@ -1197,7 +1200,10 @@ impl Shared {
                     }
                 }
                 Work::View(view) => self.deliver_view(ctx, view),
-                Work::Synced => self.report_synced(),
+                Work::Synced(upto) => {
+                    let _ = self.orders.wait_committed(upto, None, &|| false);
+                    self.report_synced()
+                }
                 Work::Joined { view, start } => {
                     if let Err(reason) = self.on_joined(ctx, view, start) {
                         log::error!("State transfer failed: {reason}. This node cannot continue.");
@@ -1406,6 +1412,7 @@ impl Shared {
                 }
             }
         }
+        let upto = gate.dispatched;
         drop(gate);
         {
             let mut node = lock(&self.node);
@@ -1413,7 +1420,7 @@ impl Shared {
                 node.member = MemberState::Joined;
             }
         }
-        self.queue.push(Work::Synced);
+        self.queue.push(Work::Synced(upto));
     }
 
     fn report_synced(&self) {

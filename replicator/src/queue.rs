@@ -21,8 +21,9 @@ pub enum Work {
     View(View),
     /// The node just joined a running group and must obtain state up to `start`.
     Joined { view: View, start: Gtid },
-    /// Report `synced_cb` from an applier thread.
-    Synced,
+    /// Report `synced_cb` from an applier thread, once everything up to this seqno has
+    /// committed.
+    Synced(Seqno),
     /// Donor duty for `joiner`.
     Donate {
         joiner: NodeId,
@@ -122,11 +123,11 @@ mod tests {
     #[test]
     fn items_leave_in_order_and_close_ends_every_pop() {
         let q = RecvQueue::default();
-        q.push(Work::Synced);
+        q.push(Work::Synced(Seqno(1)));
         q.push(Work::Final {
             view: View::disconnected(Default::default(), Seqno(3)),
         });
-        assert!(matches!(q.pop(), Some((Work::Synced, 1))));
+        assert!(matches!(q.pop(), Some((Work::Synced(_), 1))));
         assert!(matches!(q.pop(), Some((Work::Final { .. }, 0))));
         let waiter = {
             let q = q.clone();

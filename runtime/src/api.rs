@@ -62,6 +62,10 @@ pub enum Delivered {
     /// A joiner's state transfer is complete at `position`; deliveries continue after it.
     /// `view` is the configuration in force at `position`.
     StateReady { position: Gtid, view: Option<View> },
+    /// A joiner has been handed everything up to where the live stream continues (after the
+    /// IST writesets and the events held during the transfer): it is caught up once it has
+    /// applied what was delivered before this.
+    CaughtUp,
     /// A joiner's state transfer cannot complete.
     StateFailed { reason: String },
     /// The final view after `disconnect`: not primary, nobody in it.

@@ -389,7 +389,7 @@ impl Ordering {
                     CertEngine::start(position.seqno, &self.links, cert_config)
                         .map_err(|e| e.to_string())?,
                 );
-                self.open_gcache(position.history);
+                self.open_gcache(position.history, position.seqno);
                 (group, position.history, position.seqno, Mode::Normal, None)
             }
             ConnectMode::Join {
@@ -453,14 +453,24 @@ impl Ordering {
     }
 
     /// Opens the GCache with one slice per shard and hands slices 1..N to their shards.
-    fn open_gcache(&mut self, history: HistoryId) {
+    /// Opens the GCache for `history`, resuming at seqno `resume_at`.
+    fn open_gcache(&mut self, history: HistoryId, resume_at: Seqno) {
         if self.gcache.is_some() {
             return;
         }
         let mut config = self.config.gcache.clone();
         config.slice_count = self.shard_count();
         match GCache::open(config, history) {
-            Ok((gcache, report)) => {
+            Ok((mut gcache, report)) => {
+                // After a crash the cache can hold writesets the database never committed;
+                // they will come again, in order, so the cache starts over (Galera's
+                // seqno_reset).
+                if gcache.range().is_some_and(|(_, high)| high > resume_at) {
+                    log::info!("GCache holds seqnos past {resume_at}; discarding it");
+                    if let Err(e) = gcache.reset(history) {
+                        log::warn!("GCache reset failed: {e}");
+                    }
+                }
                 log::info!(
                     "GCache {}: {:?}, {} record(s) recovered, range {:?}, in {:?}",
                     report.path.display(),
@@ -876,28 +886,69 @@ impl Ordering {
                 return;
             }
         };
+        // IST when the joiner is in our history and our GCache still holds everything it
+        // missed; SST otherwise.
+        let mut missed = Vec::new();
+        let mut bypass = false;
+        if ist_from.history == history && ist_from.seqno.is_defined() && ist_from.seqno <= position
+        {
+            missed = self.read_gcache(ist_from.seqno.next(), position);
+            let wanted = position.0 - ist_from.seqno.0;
+            let contiguous = missed
+                .iter()
+                .zip(ist_from.seqno.0 + 1..)
+                .all(|(r, s)| r.seqno.0 == s);
+            bypass = contiguous && missed.len() as i64 == wanted;
+            if !bypass {
+                log::info!(
+                    "IST from {} impossible: the GCache holds {} of the {wanted} writesets; SST instead",
+                    ist_from.seqno,
+                    missed.len()
+                );
+                missed.clear();
+            }
+        }
         log::info!(
-            "Donating state to {joiner} at {history}:{position} (index of {} record(s)) via {}",
+            "Donating {} to {joiner} at {history}:{position} (index of {} record(s), {} missed writeset(s)) via {}",
+            if bypass { "IST" } else { "SST" },
             snapshot.records.len(),
+            missed.len(),
             request.stream_address
         );
-        let messages = vec![
-            StreamMsg::Header {
-                history,
-                position,
-                ist_from: Seqno::UNDEFINED,
+        let mut messages = Vec::with_capacity(missed.len() + 3);
+        messages.push(StreamMsg::Header {
+            history,
+            position,
+            ist_from: if bypass {
+                ist_from.seqno
+            } else {
+                Seqno::UNDEFINED
             },
-            StreamMsg::Index(snapshot.encode()),
-            StreamMsg::End,
-        ];
+        });
+        messages.push(StreamMsg::Index(snapshot.encode()));
+        messages.extend(missed.into_iter().map(StreamMsg::Missed));
+        messages.push(StreamMsg::End);
         transfer::send(request.stream_address, cluster, messages);
         self.sink.deliver(Delivered::DonateState {
             joiner,
             request: request.sst_request,
             ist_from: Gtid::from(ist_from),
             position: Gtid::new(history, position),
-            bypass: false,
+            bypass,
         });
+    }
+
+    /// Every GCache record in `[from, to]`, from every slice, in seqno order.
+    fn read_gcache(&self, from: Seqno, to: Seqno) -> Vec<transfer::MissedRecord> {
+        let mut records = match &self.gcache {
+            Some(slice) => crate::shards::read_slice(slice, from, to),
+            None => return Vec::new(),
+        };
+        for link in &self.links {
+            records.extend(link.read(from, to));
+        }
+        records.sort_by_key(|r| r.seqno);
+        records
     }
 
     /// A joiner finishes its transfer once it has the stream, MariaDB's SST result and its
@@ -931,7 +982,15 @@ impl Ordering {
             self.fail_transfer(reason);
             return;
         }
-        if stream.position != position || gtid.seqno != position || gtid.history != stream.history {
+        // SST: the script brought the data to D. IST: the data stays where it was (the
+        // joiner's own position P, handed back by the donor's script) and the stream carries
+        // (P, D].
+        let data_at = if stream.ist_from.is_defined() {
+            stream.ist_from
+        } else {
+            position
+        };
+        if stream.position != position || gtid.seqno != data_at || gtid.history != stream.history {
             let reason = format!(
                 "state transfer positions disagree: ordered at {position}, stream at {}:{}, SST at {gtid}",
                 stream.history, stream.position
@@ -976,19 +1035,78 @@ impl Ordering {
             }
         }
         self.publish_index_size();
-        self.open_gcache(stream.history);
+        self.open_gcache(stream.history, data_at);
         log::info!(
             "State transfer complete at {}:{position}; {} held event(s) follow",
             stream.history,
             awaiting.held.len().saturating_sub(request_index + 1)
         );
         self.sink.deliver(Delivered::StateReady {
-            position: Gtid::new(stream.history, position),
+            position: Gtid::new(stream.history, data_at),
             view,
         });
+        if !stream.missed.is_empty() {
+            log::info!(
+                "Applying {} writeset(s) received by IST",
+                stream.missed.len()
+            );
+        }
+        for record in stream.missed {
+            self.replay_missed(record);
+        }
         for event in awaiting.held.into_iter().skip(request_index + 1) {
             self.deliver(event);
         }
+        self.sink.deliver(Delivered::CaughtUp);
+    }
+
+    /// One record received by IST: applied with the verdict every node gave it (it is not
+    /// certified again; the imported index already reflects it), and cached here too.
+    fn replay_missed(&mut self, record: transfer::MissedRecord) {
+        let seqno = record.seqno;
+        let kind = RecordKind::from_byte(record.kind);
+        let parsed = match kind {
+            Some(RecordKind::Writeset) if record.bytes.len() >= 9 => {
+                let passed = record.bytes[0] == 1;
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&record.bytes[1..9]);
+                let seqno_field = Seqno(i64::from_le_bytes(word));
+                writeset::decode(&record.bytes[9..]).ok().map(|ws| {
+                    let verdict = if passed {
+                        Verdict::Pass {
+                            depends_on: seqno_field,
+                        }
+                    } else {
+                        Verdict::Conflict {
+                            with_seqno: seqno_field,
+                        }
+                    };
+                    (Arc::new(ws), verdict)
+                })
+            }
+            _ => None,
+        };
+        let (ws, verdict) = parsed.unwrap_or_else(|| {
+            // A configuration change (or anything else) only takes its place in the order.
+            (
+                Arc::new(invalid_writeset()),
+                Verdict::Conflict {
+                    with_seqno: Seqno::UNDEFINED,
+                },
+            )
+        });
+        if let Some(kind) = kind {
+            self.gcache_append(seqno, kind, Arc::new(record.bytes));
+        }
+        if let Some(session) = &mut self.session {
+            session.last_seqno = seqno;
+        }
+        self.sink.deliver(Delivered::Writeset {
+            seqno,
+            ws,
+            verdict,
+            local: None,
+        });
     }
 
     fn deliver_writeset(&mut self, seqno: Seqno, local: Option<ProposalId>, payload: Vec<u8>) {

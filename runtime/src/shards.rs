@@ -9,6 +9,7 @@
 //! commit path.
 
 use crate::sys::EventFd;
+use crate::transfer::MissedRecord;
 use crate::Board;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::Ordering;
@@ -56,6 +57,12 @@ pub(crate) enum ShardCommand {
     Export {
         reply: Sender<Vec<SnapshotRecord>>,
     },
+    /// Copies this slice's records in `[from, to]` (a donor preparing IST).
+    Read {
+        from: Seqno,
+        to: Seqno,
+        reply: Sender<Vec<MissedRecord>>,
+    },
     /// End of session: close the GCache slice, drop the cert slice, then acknowledge.
     Detach {
         done: Sender<()>,
@@ -88,6 +95,14 @@ impl ShardLink {
         let (reply, wait) = bounded(1);
         self.send(ShardCommand::Export { reply });
         wait.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_default()
+    }
+
+    /// Shard k's GCache records in `[from, to]`.
+    pub fn read(&self, from: Seqno, to: Seqno) -> Vec<MissedRecord> {
+        let (reply, wait) = bounded(1);
+        self.send(ShardCommand::Read { from, to, reply });
+        wait.recv_timeout(Duration::from_secs(60))
             .unwrap_or_default()
     }
 
@@ -210,6 +225,13 @@ impl Shard {
                 }
                 let _ = reply.send(records);
             }
+            ShardCommand::Read { from, to, reply } => {
+                let records = match &self.gcache {
+                    Some(gcache) => read_slice(gcache, from, to),
+                    None => Vec::new(),
+                };
+                let _ = reply.send(records);
+            }
             ShardCommand::Purge { below } => {
                 if let Some(slice) = &mut self.cert {
                     slice.purge_below(below);
@@ -260,4 +282,29 @@ impl Shard {
             }
         }
     }
+}
+
+/// The records of `slice` in `[from, to]` it holds, in seqno order (a corrupt record ends the
+/// copy: the donor then falls back to SST).
+pub(crate) fn read_slice(slice: &GCacheSlice, from: Seqno, to: Seqno) -> Vec<MissedRecord> {
+    let mut out = Vec::new();
+    let mut seqno = from;
+    while seqno <= to {
+        if slice.owns(seqno) {
+            match slice.get(seqno) {
+                Ok(Some(record)) => out.push(MissedRecord {
+                    seqno,
+                    kind: record.kind.to_byte(),
+                    bytes: record.payload.to_vec(),
+                }),
+                Ok(None) => {}
+                Err(e) => {
+                    log::warn!("GCache record {seqno} unreadable: {e}");
+                    break;
+                }
+            }
+        }
+        seqno = seqno.next();
+    }
+    out
 }
