@@ -22,8 +22,15 @@ fn config(choice: TransportChoice) -> TransportConfig {
     c
 }
 
+/// The machine's cores, read once before any thread is pinned: a pinned thread (and every
+/// thread it spawns) sees only its own core in `get_core_ids`.
+fn all_cores() -> &'static [core_affinity::CoreId] {
+    static CORES: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
+    CORES.get_or_init(|| core_affinity::get_core_ids().unwrap_or_default())
+}
+
 fn pin(core: usize) {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let cores = all_cores();
     if let Some(id) = cores.get(core % cores.len().max(1)) {
         core_affinity::set_for_current(*id);
     }
@@ -63,6 +70,10 @@ fn echo_server(
 }
 
 fn round_trip(c: &mut Criterion) {
+    let cores = all_cores().len();
+    if cores < 2 {
+        eprintln!("only {cores} core(s): cross_core variants run on one core");
+    }
     let mut group = c.benchmark_group("round_trip_64B");
     group
         .sample_size(20)
@@ -129,7 +140,6 @@ fn round_trip(c: &mut Criterion) {
             server.join().unwrap();
         }
     }
-    // Unpin the bench thread.
     group.finish();
 }
 

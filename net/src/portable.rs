@@ -138,9 +138,10 @@ impl PortableTransport {
         };
         if !rest.is_empty() {
             if let Ok((stream, state, done)) = self.start_attempt(rest) {
-                let conn = self.conns.get_mut(&id).expect("checked above");
-                conn.stream = stream;
-                conn.state = state;
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.stream = stream;
+                    conn.state = state;
+                }
                 if done {
                     self.connected(id);
                 }
