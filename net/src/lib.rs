@@ -82,14 +82,18 @@ pub struct TransportConfig {
     pub send_queue_limit_bytes: usize,
     /// A connect attempt (per resolved address) fails after this long.
     pub connect_timeout: Duration,
-    /// Submission queue entries of the io_uring ring (the CQ gets twice as many).
+    /// Submission queue entries of the io_uring ring (the CQ gets four times as many).
     pub ring_entries: u32,
+    /// io_uring: receive buffers lent to the kernel for multishot recv (ordinary memory,
+    /// shared by all connections) and the size of each.
+    pub recv_buffer_count: u16,
+    pub recv_buffer_bytes: u32,
 }
 
 impl TransportConfig {
     /// Defaults: 64 MiB frames (the group's largest message), zero-copy from 64 KiB,
     /// 128 MiB of send queue per connection, 3 s connect timeout (Galera's
-    /// `gmcast.peer_timeout`), a 256-entry ring.
+    /// `gmcast.peer_timeout`), a 256-entry ring, 64 receive buffers of 64 KiB.
     pub fn new(cluster_name: &str, listen: &str) -> TransportConfig {
         TransportConfig {
             cluster_name: cluster_name.to_string(),
@@ -100,6 +104,8 @@ impl TransportConfig {
             send_queue_limit_bytes: 128 << 20,
             connect_timeout: Duration::from_secs(3),
             ring_entries: 256,
+            recv_buffer_count: 64,
+            recv_buffer_bytes: 64 << 10,
         }
     }
 
@@ -118,6 +124,12 @@ impl TransportConfig {
         }
         if self.connect_timeout.is_zero() {
             return bad("connect_timeout must be positive".into());
+        }
+        if self.recv_buffer_count == 0 || !(1024..=(1 << 24)).contains(&self.recv_buffer_bytes) {
+            return bad(format!(
+                "recv_buffer_count {} must be at least 1 and recv_buffer_bytes {} within 1 KiB..=16 MiB",
+                self.recv_buffer_count, self.recv_buffer_bytes
+            ));
         }
         if !(8..=4096).contains(&self.ring_entries) {
             return bad(format!(
@@ -247,6 +259,9 @@ pub struct NetStats {
     /// Large sends that went out plain because zero-copy was off for the socket or failed
     /// (ENOMEM: locked memory exhausted).
     pub zero_copy_fallbacks: u64,
+    /// io_uring: times a connection's receive stopped because every receive buffer was in
+    /// use (ENOBUFS) and had to be re-armed; often means `recv_buffer_count` is too small.
+    pub recv_buffers_exhausted: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

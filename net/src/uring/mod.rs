@@ -47,9 +47,6 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-/// Provided receive buffers: 64 x 64 KiB (plain memory, not locked).
-const RECV_BUFS: u16 = 64;
-const RECV_BUF_BYTES: usize = 64 * 1024;
 /// Arm/submit/reap rounds per `poll` after the wait.
 const ROUNDS_PER_POLL: usize = 4;
 /// After an accept error (EMFILE...), wait this long before accepting again.
@@ -198,7 +195,7 @@ impl UringTransport {
         let mut t = UringTransport {
             ring,
             ops: OpSlab::new(),
-            bufs: BufPool::new(RECV_BUFS, RECV_BUF_BYTES),
+            bufs: BufPool::new(config.recv_buffer_count, config.recv_buffer_bytes as usize),
             conns: BTreeMap::new(),
             listener: None,
             wake: None,
@@ -785,6 +782,7 @@ impl UringTransport {
             0 => self.drop_conn(id, Some(CloseReason::PeerClosed)),
             e if e == -libc::ENOBUFS => {
                 // The pool ran dry: buffers go back at the next submission, then recv re-arms.
+                self.stats.recv_buffers_exhausted += 1;
             }
             e if e == -libc::ECANCELED => {}
             e => self.drop_conn(id, Some(CloseReason::Io(IoFailure::from_errno(-e)))),
