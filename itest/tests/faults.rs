@@ -127,3 +127,50 @@ fn kill_9_of_a_follower_or_the_leader_stalls_the_survivors_under_a_second_and_it
     base.passed();
     Ok(())
 }
+
+#[test]
+fn a_node_without_a_majority_refuses_queries_until_pc_bootstrap() -> Result<(), TestbedError> {
+    if skip("a_node_without_a_majority_refuses_queries_until_pc_bootstrap") {
+        return Ok(());
+    }
+    let base = TempBase::new("quorum");
+    let mut cluster = Cluster::start(trireme_spec(3, &base, 23340))?;
+    cluster.node(2)?.exec(
+        "CREATE DATABASE q; CREATE TABLE q.t (id INT PRIMARY KEY); INSERT INTO q.t VALUES (1)",
+    )?;
+    cluster.node_mut(0)?.kill9()?;
+    cluster.node_mut(1)?.kill9()?;
+    let node = cluster.node(2)?;
+    // One of three is no majority: non-primary at once, and queries refused as with Galera.
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = node.status_var("wsrep_cluster_status")?.unwrap_or_default();
+        if status == "non-Primary" {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, "non-Primary");
+    assert_eq!(node.status_var("wsrep_ready")?.as_deref(), Some("OFF"));
+    let err = node.exec("SELECT * FROM q.t").unwrap_err();
+    assert_eq!(err.sql_code(), Some(1047), "{err}");
+    // The operator forces a primary component from the survivor.
+    node.exec("SET GLOBAL wsrep_provider_options = 'pc.bootstrap=YES'")?;
+    let mut ready = String::new();
+    for _ in 0..50 {
+        ready = node.status_var("wsrep_ready")?.unwrap_or_default();
+        if ready == "ON" {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ready, "ON");
+    assert_eq!(
+        node.status_var("wsrep_cluster_status")?.as_deref(),
+        Some("Primary")
+    );
+    node.exec("INSERT INTO q.t VALUES (2)")?;
+    assert_eq!(node.sql("SELECT COUNT(*) FROM q.t")?, vec![vec!["2"]]);
+    base.passed();
+    Ok(())
+}

@@ -1311,7 +1311,12 @@ impl Shared {
         let _ = self.store_state(Gtid::new(view.history, Seqno::UNDEFINED), alone);
         let became_synced = {
             let mut node = lock(&self.node);
-            if first && matches!(node.member, MemberState::Initialized | MemberState::Joined) {
+            // The first primary view after connect, or the first after a non-primary period
+            // (the component merged back or was re-bootstrapped): Joined, then Synced.
+            let regained = node.member == MemberState::Initialized;
+            if (first || regained)
+                && matches!(node.member, MemberState::Initialized | MemberState::Joined)
+            {
                 node.member = if node.desync_count > 0 {
                     MemberState::Donor
                 } else {
