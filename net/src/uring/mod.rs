@@ -18,10 +18,10 @@
 //! user and shared with InnoDB) or EINVAL/EOPNOTSUPP is re-sent plain and turns it off for the
 //! socket too.
 //!
-//! `poll`: arm (re-arm multishots, return buffers, start sends), submit and wait (not at all
-//! for a zero timeout: then the syscall is skipped when there is nothing to submit and no
-//! deferred task work), reap every completion, repeat arm/submit/reap a few rounds so replies
-//! and returned buffers go out in the same call, expire close deadlines.
+//! `poll`: arm (re-arm multishots, return buffers, start sends), submit and wait in ONE
+//! io_uring_enter (for a zero timeout the syscall is skipped when there is nothing to submit
+//! and no deferred task work), reap every completion, enter again only while the kernel still
+//! has deferred task work. SQEs queued while reaping go out with the next `poll`.
 //!
 //! Every `unsafe` block pushes an SQE (or adopts an fd from a completion); its `// SAFETY:`
 //! names the owner of the memory the kernel will use and why it outlives the operation.
@@ -47,7 +47,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-/// Arm/submit/reap rounds per `poll` after the wait.
+/// Reap rounds per `poll` after the wait.
 const ROUNDS_PER_POLL: usize = 4;
 /// After an accept error (EMFILE...), wait this long before accepting again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -174,6 +174,9 @@ pub(crate) struct UringTransport {
     pending: Vec<NetEvent>,
     frames: Vec<Frame>,
     cqes: Vec<(u64, i32, u32)>,
+    ids: Vec<ConnId>,
+    /// The wake fd fired during the current `poll`.
+    woken: bool,
     zero_copy_supported: bool,
     /// The ring is SINGLE_ISSUER: it must stay on the thread that created it.
     _not_send: PhantomData<*const ()>,
@@ -207,6 +210,8 @@ impl UringTransport {
             pending: Vec::new(),
             frames: Vec::new(),
             cqes: Vec::new(),
+            ids: Vec::new(),
+            woken: false,
             zero_copy_supported,
             _not_send: PhantomData,
         };
@@ -462,12 +467,13 @@ impl UringTransport {
             // over it any more: the recv completion that returned it has been handled.
             unsafe { self.push(&entry) }?;
         }
-        // Connections.
-        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
-        for id in ids {
-            self.arm_conn(id, now)?;
-        }
-        Ok(())
+        // Connections (ids copied into a reused buffer: arming may drop a connection).
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        ids.extend(self.conns.keys().copied());
+        let result = ids.iter().try_for_each(|&id| self.arm_conn(id, now));
+        self.ids = ids;
+        result
     }
 
     fn arm_conn(&mut self, id: ConnId, now: Instant) -> Result<(), NetError> {
@@ -629,6 +635,7 @@ impl UringTransport {
                 let fd = *fd;
                 if res >= 0 {
                     sys::drain_eventfd(fd);
+                    self.woken = true;
                 }
                 if !more {
                     self.ops.remove(key);
@@ -1046,21 +1053,44 @@ impl Transport for UringTransport {
             let until = deadline.saturating_duration_since(now);
             wait = Some(wait.map_or(until, |w| w.min(until)));
         }
-        self.enter(wait)?;
-        for _ in 0..ROUNDS_PER_POLL {
-            if self.reap() == 0 {
+        let deadline = wait.map(|d| now + d);
+        self.woken = false;
+        loop {
+            self.enter(wait)?;
+            // Reap; enter again (without waiting) only while the kernel has deferred task
+            // work, i.e. more completions to post. What dispatching queued (returned buffers,
+            // re-armed receives, the rest of a short send) goes out with the next enter, which
+            // also carries the owner's replies: one syscall per wake-up in the common case.
+            for _ in 0..ROUNDS_PER_POLL {
+                if self.reap() == 0 {
+                    break;
+                }
+                self.dispatch();
+                if !self.ring.submission().taskrun() {
+                    break;
+                }
+                self.ring.submit().map_err(|source| NetError::Io {
+                    op: "io_uring_enter",
+                    source,
+                })?;
+            }
+            if !self.pending.is_empty() || self.woken {
                 break;
             }
-            self.dispatch();
+            // Only internal completions so far (a send finished, a cancel): they are no
+            // reason to return; wait again for what is left of the timeout.
+            match deadline {
+                None => {}
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    wait = Some(d - now);
+                }
+            }
             self.arm(wake_fd)?;
-            self.enter(Some(Duration::ZERO))?;
         }
-        // Push out what the last round queued (sends, returned buffers) without waiting.
-        self.arm(wake_fd)?;
-        self.ring.submit().map_err(|source| NetError::Io {
-            op: "io_uring_enter",
-            source,
-        })?;
         events.append(&mut self.pending);
         Ok(())
     }
