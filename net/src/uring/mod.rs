@@ -424,7 +424,10 @@ impl UringTransport {
                         .user_data(op);
                     // SAFETY: a poll carries no pointer; the fd is the owner's, valid while it
                     // calls `poll` (and the kernel holds its own file reference).
-                    unsafe { self.push(&entry) }?;
+                    if let Err(e) = unsafe { self.push(&entry) } {
+                        self.ops.remove(op); // never submitted
+                        return Err(e);
+                    }
                     self.wake = Some((wake_fd, op));
                 }
             }
@@ -444,7 +447,10 @@ impl UringTransport {
                 .build()
                 .user_data(op);
             // SAFETY: multishot accept carries no pointer (no sockaddr out-parameter).
-            unsafe { self.push(&entry) }?;
+            if let Err(e) = unsafe { self.push(&entry) } {
+                self.ops.remove(op); // never submitted
+                return Err(e);
+            }
             if let Some(l) = &mut self.listener {
                 l.op = Some(op);
                 l.retry_at = None;
@@ -465,7 +471,10 @@ impl UringTransport {
             // SAFETY: buffer `bid` is part of the pool allocation (`self.bufs`), which lives
             // until Drop, and Drop waits for every recv (or leaks the pool). We hold no slice
             // over it any more: the recv completion that returned it has been handled.
-            unsafe { self.push(&entry) }?;
+            if let Err(e) = unsafe { self.push(&entry) } {
+                self.to_provide.push(bid); // retried at the next arm
+                return Err(e);
+            }
         }
         // Connections (ids copied into a reused buffer: arming may drop a connection).
         let mut ids = std::mem::take(&mut self.ids);
@@ -497,7 +506,10 @@ impl UringTransport {
                         .user_data(op);
                     // SAFETY: the kernel writes only into buffers of the pool (buffer group
                     // BUF_GROUP), which lives until Drop and Drop waits for this operation.
-                    unsafe { self.push(&entry) }?;
+                    if let Err(e) = unsafe { self.push(&entry) } {
+                        self.ops.remove(op); // never submitted
+                        return Err(e);
+                    }
                     if let Some(conn) = self.conns.get_mut(&id) {
                         conn.recv_op = Some(op);
                     }
@@ -526,7 +538,13 @@ impl UringTransport {
             zero_copy,
             awaiting_notif: false,
         });
-        self.push_send(op, fd)?;
+        if let Err(e) = self.push_send(op, fd) {
+            // Never submitted: the chunk goes back to the front, order intact.
+            if let Some(Op::Send { chunk, .. }) = self.ops.remove(op) {
+                self.requeue_front(id, chunk);
+            }
+            return Err(e);
+        }
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.send_op = Some(op);
         }
