@@ -354,3 +354,66 @@ fn a_node_of_another_cluster_is_refused() -> Result<(), TestbedError> {
     other.passed();
     Ok(())
 }
+
+#[test]
+fn streaming_replication_applies_fragments_as_they_run_and_rolls_back_cleanly(
+) -> Result<(), TestbedError> {
+    if skip("streaming_replication_applies_fragments_as_they_run_and_rolls_back_cleanly") {
+        return Ok(());
+    }
+    let base = TempBase::new("sr");
+    let mut spec = trireme_spec(2, &base, 23200);
+    spec.slave_threads = 4;
+    let cluster = Cluster::start(spec)?;
+    let (n0, n1) = (cluster.node(0)?, cluster.node(1)?);
+    n0.exec("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, v VARCHAR(100))")?;
+    // A streamed transaction: its fragments reach the other node while it runs.
+    let mut writer = trireme_itest::Session::open(n0.socket()).expect("client");
+    writer.value("SET SESSION wsrep_trx_fragment_unit='rows'; SET SESSION wsrep_trx_fragment_size=10; BEGIN; SELECT 1;");
+    for i in 0..500 {
+        writer.value(&format!(
+            "INSERT INTO s.t VALUES ({i}, REPEAT('x', 50)); SELECT 1;"
+        ));
+    }
+    let fragments: i64 = n1.sql("SELECT COUNT(*) FROM mysql.wsrep_streaming_log")?[0][0]
+        .parse()
+        .unwrap();
+    assert!(
+        fragments >= 40,
+        "only {fragments} fragments replicated while the trx runs"
+    );
+    assert_eq!(
+        n1.sql("SELECT COUNT(*) FROM s.t")?,
+        vec![vec!["0"]],
+        "not visible before commit"
+    );
+    writer.value("COMMIT; SELECT 1;");
+    assert_eq!(
+        n1.sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM s.t")?,
+        vec![vec!["500"]]
+    );
+    assert_eq!(
+        n1.sql("SELECT COUNT(*) FROM mysql.wsrep_streaming_log")?,
+        vec![vec!["0"]]
+    );
+    // A streamed transaction rolled back leaves nothing anywhere.
+    writer.value("BEGIN; SELECT 1;");
+    for i in 1000..1100 {
+        writer.value(&format!("INSERT INTO s.t VALUES ({i}, 'r'); SELECT 1;"));
+    }
+    writer.value("ROLLBACK; SELECT 1;");
+    for node in [n0, n1] {
+        assert_eq!(
+            node.sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM s.t")?,
+            vec![vec!["500"]]
+        );
+        assert_eq!(
+            node.sql("SELECT COUNT(*) FROM mysql.wsrep_streaming_log")?,
+            vec![vec!["0"]]
+        );
+    }
+    assert_identical(&cluster)?;
+    assert_no_errors_logged(&cluster);
+    base.passed();
+    Ok(())
+}

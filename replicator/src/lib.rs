@@ -142,6 +142,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// server trx ids (which MariaDB allocates from 0 upwards).
 const TOI_KEY: u64 = 1 << 63;
 
+/// Tokens of proposals nobody waits for (rollback fragments): never a registry key, so their
+/// delivery falls through to the appliers on this node too.
+const UNAWAITED_TOKEN: u64 = 3 << 62;
+
 impl Replicator {
     /// `init`: parse options, read the saved state, start the shard threads. Does not
     /// connect (contract §1.3).
@@ -411,6 +415,14 @@ impl Replicator {
                 st.phase = Phase::Aborted;
                 return Status::SizeExceeded;
             }
+            // A fragment after the first of a streaming trx must be applied after the earlier
+            // ones (the server creates the trx's applier context with the first): certification
+            // finds no dependency between fragments on different rows, so serialize them.
+            let flags = if flags & WsFlags::TRX_START == 0 {
+                flags | WsFlags::PA_UNSAFE
+            } else {
+                flags
+            };
             let ws = Arc::new(Writeset {
                 source: node_id,
                 trx_id: handle.trx_id,
@@ -630,26 +642,35 @@ impl Replicator {
 
     /// `rollback`: replicate a rollback fragment for a streaming trx.
     pub fn rollback(&self, trx_id: u64) -> Status {
-        let mut handle = WsHandle {
-            trx_id,
-            opaque: WsHandle::LOCAL,
+        let shared = &self.shared;
+        let (node_id, _, primary) = shared.identity();
+        if !primary {
+            return Status::ConnFail;
+        }
+        let conn_id = match shared.trxs.get(trx_id) {
+            Some(trx) => trx.lock().writeset.as_ref().map_or(0, |ws| ws.conn_id),
+            None => 0,
         };
-        if self.shared.trxs.get(trx_id).is_none() {
-            return Status::Ok;
-        }
-        let mut meta = TrxMeta::UNDEFINED;
-        let status = self.certify(
-            0,
-            &mut handle,
-            WsFlags::ROLLBACK | WsFlags::PA_UNSAFE,
-            &mut meta,
-        );
-        if meta.gtid.seqno.is_defined() && !self.shared.orders.has_left(meta.gtid.seqno) {
-            self.shared.orders.leave(meta.gtid.seqno);
-        }
-        match status {
-            Status::Ok | Status::TrxFail => Status::Ok,
-            other => other,
+        // The rollback fragment is applied on every node, this one included: wsrep-lib turns
+        // the rolled-back client into a streaming applier that removes the fragments when it
+        // applies this (as with Galera). So it is not awaited as a local proposal.
+        let ws = Arc::new(Writeset {
+            source: node_id,
+            trx_id,
+            conn_id,
+            flags: WsFlags::ROLLBACK | WsFlags::PA_UNSAFE,
+            last_seen: shared.orders.last_committed(),
+            keys: Vec::new(),
+            data: Vec::new(),
+        });
+        shared.count_replicated(&ws);
+        let token = UNAWAITED_TOKEN | shared.next_token.fetch_add(1, Ordering::Relaxed);
+        match shared.runtime().propose(ws, token) {
+            Ok(()) => Status::Ok,
+            Err(e) => {
+                log::warn!("Could not replicate the rollback of trx {trx_id}: {e}");
+                Status::ConnFail
+            }
         }
     }
 
@@ -931,6 +952,10 @@ impl Replicator {
             .counters
             .cached_downto
             .store(status.cached_downto.0, Ordering::Relaxed);
+        shared
+            .counters
+            .send_queue
+            .set(status.send_queue_frames as usize);
         stats::collect(&shared.counters, &facts)
     }
 

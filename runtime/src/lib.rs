@@ -99,6 +99,8 @@ pub(crate) struct Board {
     pub slice_index_sizes: Vec<AtomicU64>,
     pub cached_downto: AtomicI64,
     pub primary: AtomicBool,
+    /// Frames queued for peers and not yet handed to the kernel (`wsrep_local_send_queue`).
+    pub send_queue_frames: AtomicU64,
 }
 
 impl Board {
@@ -107,6 +109,7 @@ impl Board {
             slice_index_sizes: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             cached_downto: AtomicI64::new(-1),
             primary: AtomicBool::new(false),
+            send_queue_frames: AtomicU64::new(0),
         }
     }
 }
@@ -116,6 +119,7 @@ impl Board {
 pub struct RuntimeStatus {
     pub cert_index_size: u64,
     pub cached_downto: Seqno,
+    pub send_queue_frames: u64,
 }
 
 /// The running shard threads.
@@ -269,6 +273,7 @@ impl Runtime {
                 .map(|s| s.load(Ordering::Relaxed))
                 .sum(),
             cached_downto: Seqno(self.board.cached_downto.load(Ordering::Relaxed)),
+            send_queue_frames: self.board.send_queue_frames.load(Ordering::Relaxed),
         }
     }
 

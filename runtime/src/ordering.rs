@@ -651,6 +651,10 @@ impl Ordering {
             }
             let members = session.group.member_addresses();
             session.peers.maintain(&members);
+            let queued = session.peers.stats().send_queue_frames as u64;
+            self.board
+                .send_queue_frames
+                .store(queued, AtomicOrdering::Relaxed);
         }
         self.check_connect_deadline();
         self.retry_state_request();
