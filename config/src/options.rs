@@ -235,6 +235,12 @@ impl Options {
         self.slot(key).map(|s| s.text.as_str())
     }
 
+    /// Whether the user set `key` (in the options string or at run time) rather than it
+    /// holding a default: a tuning profile fills in only what the user left alone.
+    pub fn is_explicit(&self, key: &str) -> bool {
+        self.slot(key).is_some_and(|s| s.explicit)
+    }
+
     // ---- Typed getters: what the rest of Trireme reads. ----
 
     /// `wsrep_node_name` as passed to init.
@@ -502,10 +508,6 @@ impl Options {
             let text = value.canonical();
             self.store(index, &text, value, explicit);
         }
-    }
-
-    fn is_explicit(&self, key: &str) -> bool {
-        self.slot(key).is_some_and(|s| s.explicit)
     }
 
     /// The derived defaults, in dependency order. Mirrors what Galera computes at init and

@@ -11,6 +11,8 @@ pub struct RuntimeConfig {
     pub transport: TransportChoice,
     pub pinning: Pinning,
     pub spin_budget: Duration,
+    /// Largest batch of writesets in one replication message.
+    pub batch_max_bytes: u64,
     /// One protocol tick.
     pub tick: Duration,
     pub election_timeout: Duration,
@@ -37,11 +39,33 @@ impl RuntimeConfig {
         gcache.page_size_bytes = options.gcache_page_size_bytes();
         gcache.recover = options.gcache_recover();
         gcache.slice_count = 1;
+        // The profile fills in what the user left alone (trireme.profile; explicit options win).
+        let tuned = trireme_tuning::resolve(options).unwrap_or_else(|e| {
+            log::warn!("{e}; using the options as given");
+            trireme_tuning::Effective {
+                profile: "default",
+                shards: (options.shards(), trireme_tuning::Source::Option),
+                pinning: (options.pinning(), trireme_tuning::Source::Option),
+                spin_budget_us: (options.spin_budget_us(), trireme_tuning::Source::Option),
+                batch_max_bytes: (options.batch_max_bytes(), trireme_tuning::Source::Option),
+                fc_limit: (options.fc_limit(), trireme_tuning::Source::Option),
+                fc_factor: (options.fc_factor(), trireme_tuning::Source::Option),
+            }
+        });
+        log::info!(
+            "Tuning profile {}: {} shard(s), pinning {}, spin {} us, batches up to {} bytes",
+            tuned.profile,
+            tuned.shards.0,
+            tuned.pinning.0,
+            tuned.spin_budget_us.0,
+            tuned.batch_max_bytes.0
+        );
         RuntimeConfig {
-            shards: options.shards(),
+            shards: tuned.shards.0,
             transport: options.transport(),
-            pinning: options.pinning(),
-            spin_budget: Duration::from_micros(u64::from(options.spin_budget_us())),
+            pinning: tuned.pinning.0,
+            spin_budget: Duration::from_micros(u64::from(tuned.spin_budget_us.0)),
+            batch_max_bytes: tuned.batch_max_bytes.0,
             tick: Duration::from_millis(10),
             election_timeout: options.election_timeout(),
             suspect_timeout: options.suspect_timeout(),

@@ -379,6 +379,7 @@ impl Ordering {
         group_config.heartbeat_ticks = (group_config.election_ticks / 10).max(1);
         group_config.suspect_ticks = ticks(self.config.suspect_timeout, self.config.tick);
         group_config.seed = seed_from(request.node);
+        group_config.max_append_bytes = self.config.batch_max_bytes;
         let cluster = ClusterHash::of(&request.cluster_name);
         let (group, history, last_seqno, mode, wait) = match request.mode {
             ConnectMode::Bootstrap { position } => {
