@@ -5,7 +5,10 @@
 //! such as `io_uring/busy` to run fewer variants.
 //!
 //! Variants as in `benches/round_trip.rs`: blocking (`poll(None)`) or busy
-//! (`poll(Some(ZERO))`), server on the other core or the same core as the client.
+//! (`poll(Some(ZERO))`), server on the other core or the same core as the client. The `std`
+//! rows are the baseline measured in the same run: plain std sockets exchanging 64 bytes
+//! (blocking reads, or busy non-blocking reads), so a busy shared machine can be told apart
+//! from transport overhead.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,6 +108,64 @@ fn run(choice: TransportChoice, busy: bool, server_core: usize, n: usize) -> Vec
     samples
 }
 
+/// The baseline: std TcpStreams, TCP_NODELAY, 64 bytes each way.
+fn run_std(busy: bool, server_core: usize, n: usize) -> Vec<Duration> {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    fn read_exact(s: &mut TcpStream, buf: &mut [u8], busy: bool) {
+        if !busy {
+            return s.read_exact(buf).unwrap();
+        }
+        let mut got = 0;
+        while got < buf.len() {
+            match s.read(&mut buf[got..]) {
+                Ok(0) => panic!("eof"),
+                Ok(k) => got += k,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = {
+        let cores = cores.clone();
+        std::thread::spawn(move || {
+            pin(&cores, server_core);
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            s.set_nonblocking(busy).unwrap();
+            let mut buf = [0u8; 64];
+            for _ in 0..1_000 + n {
+                read_exact(&mut s, &mut buf, busy);
+                s.write_all(&buf).unwrap();
+            }
+        })
+    };
+    let client = std::thread::spawn(move || {
+        pin(&cores, 0);
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_nonblocking(busy).unwrap();
+        let mut buf = [0x42u8; 64];
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..1_000 + n {
+            let start = Instant::now();
+            s.write_all(&buf).unwrap();
+            read_exact(&mut s, &mut buf, busy);
+            if i >= 1_000 {
+                samples.push(start.elapsed());
+            }
+        }
+        samples
+    });
+    let mut samples = client.join().unwrap();
+    server.join().unwrap();
+    samples.sort();
+    samples
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -118,6 +179,7 @@ fn main() {
     println!("| transport | mode | cores | p50 us | p99 us | p999 us |");
     println!("|---|---|---|---|---|---|");
     for (name, choice) in [
+        ("std", TransportChoice::Auto),
         ("portable", TransportChoice::Portable),
         ("io_uring", TransportChoice::IoUring),
     ] {
@@ -132,7 +194,11 @@ fn main() {
             if !format!("{name}/{mode}/{where_}").starts_with(&only) {
                 continue;
             }
-            let s = run(choice, busy, server_core, n);
+            let s = if name == "std" {
+                run_std(busy, server_core, n)
+            } else {
+                run(choice, busy, server_core, n)
+            };
             let p =
                 |q: f64| s[((s.len() as f64 * q) as usize).min(s.len() - 1)].as_secs_f64() * 1e6;
             println!(
