@@ -56,6 +56,16 @@ enum ViewState {
     NonPrimary,
 }
 
+/// A succession after the leader's death (see `successor_tick`).
+#[derive(Clone, Copy, Debug)]
+struct Succession {
+    dead_leader: u64,
+    since: u64,
+    attempts: u64,
+    /// A candidate found behind our log: it cannot win, it does not get a turn.
+    excluded: u64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct ReadRequest {
     issued: u64,
@@ -101,9 +111,11 @@ pub struct Group {
     abdication_seen: Option<(u64, u64, u64)>,
     stripped_vote: Option<RaftMessage>,
     transfer_started: Option<u64>,
-    /// After our leader's connection closed: (its raft id, the tick, our forced campaigns so
-    /// far). Survivors campaign in rank order, a stagger apart, until a live leader is known.
-    leader_lost: Option<(u64, u64, u64)>,
+    /// After our leader's connection closed: survivors campaign in rank order, a stagger
+    /// apart, until a live leader is known.
+    leader_lost: Option<Succession>,
+    /// The raft id of the last leader we saw die.
+    dead_leader: u64,
 
     join_queue: BTreeMap<NodeId, JoinRequest>,
     leave_queue: BTreeSet<NodeId>,
@@ -250,6 +262,7 @@ impl Group {
             stripped_vote: None,
             transfer_started: None,
             leader_lost: None,
+            dead_leader: 0,
             join_queue: BTreeMap::new(),
             leave_queue: BTreeSet::new(),
             refresh_view_wanted: false,

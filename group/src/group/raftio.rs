@@ -1,7 +1,7 @@
 //! Raft messages in and out: envelopes and lease stamps, validation of what arrives from the
 //! network, the forced-vote filter, leader-death handling, and proposal forwarding.
 
-use super::{Group, Phase, ViewState};
+use super::{Group, Phase, Succession, ViewState};
 use crate::command::Command;
 use crate::event::StepError;
 use crate::lease::DerivedLease;
@@ -112,9 +112,9 @@ impl Group {
         }
         self.on_stamp(from.short_id(), msg_type, msg_term, env.stamp);
         if allowed_forced && candidate_behind && self.raw.raft.state == StateRole::Follower {
-            // The old leader is dead and our log is ahead of the candidate's: it cannot win
-            // with our vote, so we campaign instead of waiting for a timeout.
-            self.campaign_forced();
+            // The old leader is dead and our log is ahead of the candidate's: it cannot win.
+            // The survivors ahead of it take turns instead of waiting for a timeout.
+            self.restart_succession(from.short_id());
         }
         Ok(())
     }
@@ -275,16 +275,32 @@ impl Group {
             return;
         }
         // Someone may already be campaigning: grant it now that we know.
+        self.dead_leader = self.raw.raft.leader_id;
         if let Some(m) = self.stripped_vote.take() {
             if m.term > self.raw.raft.term {
+                let m_from = m.from;
+                let candidate_behind = !self.raw.raft.raft_log.is_up_to_date(m.index, m.log_term);
                 let _ = self.raw.step(m);
                 self.fix_election_timeout();
+                if candidate_behind && self.raw.raft.state == StateRole::Follower {
+                    // Our log is ahead of that candidate's: it cannot win with our vote.
+                    self.restart_succession(m_from);
+                    return;
+                }
             }
         }
         if self.raw.raft.state != StateRole::Follower || self.raw.raft.leader_id == 0 {
             return;
         }
-        self.leader_lost = Some((self.raw.raft.leader_id, self.now, 0));
+        self.leader_lost = Some(Succession { dead_leader: self.raw.raft.leader_id, since: self.now, attempts: 0, excluded: 0 });
+        self.successor_tick();
+    }
+
+    fn restart_succession(&mut self, excluded: u64) {
+        if self.dead_leader == 0 {
+            return;
+        }
+        self.leader_lost = Some(Succession { dead_leader: self.dead_leader, since: self.now, attempts: 0, excluded });
         self.successor_tick();
     }
 
@@ -294,7 +310,7 @@ impl Group {
     /// A survivor cut off from the others does not hold everyone up, and two survivors that
     /// noticed the death at slightly different times cannot keep splitting the vote.
     pub(super) fn successor_tick(&mut self) {
-        let Some((dead_leader, since, attempts)) = self.leader_lost else { return };
+        let Some(Succession { dead_leader, since, attempts, excluded }) = self.leader_lost else { return };
         let raft = &self.raw.raft;
         let live_leader = raft.leader_id != 0 && raft.leader_id != dead_leader;
         if live_leader || raft.state == StateRole::Leader || self.phase != Phase::Member {
@@ -307,7 +323,7 @@ impl Group {
             .store()
             .sm
             .voters()
-            .filter(|m| Some(m.info.id) != dead && !self.lost.contains_key(&m.info.id))
+            .filter(|m| Some(m.info.id) != dead && !self.lost.contains_key(&m.info.id) && m.short != excluded)
             .map(|m| m.short)
             .collect();
         ranked.sort_unstable();
@@ -323,7 +339,7 @@ impl Group {
         let stagger = (2 * self.cfg.heartbeat_ticks).max(self.cfg.election_ticks / 4);
         let turn = rank as u64 + attempts * ranked.len() as u64;
         if self.now >= since + turn * stagger {
-            self.leader_lost = Some((dead_leader, since, attempts + 1));
+            self.leader_lost = Some(Succession { dead_leader, since, attempts: attempts + 1, excluded });
             // We voted for another survivor in this term: its election is under way.
             let voted_other = raft.vote != 0 && raft.vote != self.me && raft.vote != dead_leader;
             if !voted_other {

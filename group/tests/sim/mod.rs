@@ -231,6 +231,10 @@ pub struct Stats {
     pub reads_ready: u64,
     pub refused: u64,
     pub max_term: u64,
+    pub commit_cuts: u64,
+    pub last_cut: i64,
+    /// (joiner, donor) of every state request delivered on slot 0's current incarnation.
+    pub donors: Vec<(NodeId, Option<NodeId>)>,
 }
 
 const JOURNAL_LINES: usize = 60;
@@ -617,6 +621,7 @@ impl Sim {
         }
         self.deliver_due();
         self.feed_commit_progress();
+        self.retry_state_requests();
     }
 
     fn timers(&mut self) {
@@ -869,6 +874,10 @@ impl Sim {
                 if c.0 > last {
                     self.fail(format!("{name}: commit cut {c} above delivered {last}"));
                 }
+                if slot == 0 {
+                    self.stats.commit_cuts += 1;
+                    self.stats.last_cut = self.stats.last_cut.max(c.0);
+                }
                 self.ordered_control(slot, format!("cut {}", c.0));
             }
             Event::Control { origin, local, event, after } => {
@@ -879,6 +888,9 @@ impl Sim {
                 }
                 let text = match &event {
                     ControlEvent::StateRequest { joiner, donor, .. } => {
+                        if slot == 0 {
+                            self.stats.donors.push((*joiner, *donor));
+                        }
                         if donor.is_some_and(|d| d == *joiner) {
                             self.fail(format!("{name}: joiner chosen as its own donor"));
                         }
@@ -889,9 +901,20 @@ impl Sim {
                 };
                 let _ = (origin, local);
                 self.ordered_control(slot, text.clone());
-                if let ControlEvent::StateRequest { joiner, .. } = event {
+                if let ControlEvent::StateRequest { joiner, donor, .. } = event {
                     if joiner == me && local.is_some() {
-                        // The state transfer itself is simulated at `Joined`; report synced.
+                        if donor.is_some() {
+                            // The transfer itself is simulated at `Joined`; report synced.
+                            if let Some(g) = self.slots[slot].group.as_mut() {
+                                let _ = g.propose_control(ControlEntry::Synced);
+                            }
+                        } else {
+                            // No synced member right now: ask again later (Galera retries).
+                            self.slots[slot].wants_state = true;
+                        }
+                    }
+                    if donor == Some(me) {
+                        // The donor's server donates, then is synced again.
                         if let Some(g) = self.slots[slot].group.as_mut() {
                             let _ = g.propose_control(ControlEntry::Synced);
                         }
@@ -1119,6 +1142,13 @@ impl Sim {
         if self.opts.read_rate > 0 && self.rng.chance(self.opts.read_rate, 1000) {
             let slot = self.rng.below(n) as usize;
             self.read(slot);
+        }
+    }
+
+    /// Joiners whose state request found no donor ask again, every few ticks.
+    fn retry_state_requests(&mut self) {
+        if self.now % 5 != 0 {
+            return;
         }
         for slot in 0..self.slots.len() {
             if self.slots[slot].wants_state && self.is_up(slot) {
