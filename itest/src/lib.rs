@@ -5,6 +5,9 @@
 //! (or `$TRIREME_PROVIDER`) and check the provider's promises through SQL only. Build the
 //! library first: `cargo build --release -p trireme-ffi`.
 
+pub mod bank;
+pub mod faults;
+
 use std::cell::Cell;
 use std::io::Write;
 use std::path::{Path, PathBuf};

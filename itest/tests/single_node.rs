@@ -161,9 +161,16 @@ fn sysbench_oltp_read_write_runs_without_errors() -> Result<(), TestbedError> {
     trireme_testbed::create_database(node, "sbtest")?;
     bench.prepare(&target)?;
     let report = bench.run(&target)?;
-    assert_eq!(report.errors, 0, "{report:?}");
+    // sysbench stops at the first error that is not a lock conflict, so completing means no
+    // other error. Lock conflicts it counts and retries: on one node none can come from
+    // replication (no certification failure, no brute-force abort, checked below); InnoDB's
+    // own row-lock deadlocks on this workload also appear with wsrep off, rarely.
     assert_eq!(report.reconnects, 0, "{report:?}");
     assert!(report.transactions > 0, "{report:?}");
+    assert!(report.errors * 1000 < report.transactions, "lock conflicts not rare: {report:?}");
+    let st = node.status()?;
+    assert_eq!(st["wsrep_local_cert_failures"], "0", "{st:?}");
+    assert_eq!(st["wsrep_local_bf_aborts"], "0", "{st:?}");
     let after = node.last_committed()?;
     assert!(
         after - before >= report.transactions as i64,
