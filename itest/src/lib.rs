@@ -79,9 +79,13 @@ impl Drop for TempBase {
 }
 
 /// A Trireme spec for a small shared test box.
+/// `TRIREME_ITEST_TRANSPORT=portable` runs the same tests on the portable transport.
 pub fn trireme_spec(nodes: usize, base: &TempBase, port_base: u16) -> ClusterSpec {
     let mut spec = ClusterSpec::new(provider(), nodes, base.path(), port_base);
     spec.provider_options = "gcache.size=16M".into();
+    if let Ok(transport) = std::env::var("TRIREME_ITEST_TRANSPORT") {
+        spec.provider_options.push_str(&format!("; trireme.transport={transport}"));
+    }
     spec
 }
 
