@@ -12,9 +12,19 @@ use trireme_types::{NodeId, Seqno, ViewId};
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) enum Command {
     /// A writeset (opaque bytes) from `origin`, numbered `(epoch, seq)` by its origin.
-    Writeset { origin: NodeId, epoch: u64, seq: u64, payload: Vec<u8> },
+    Writeset {
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+        payload: Vec<u8>,
+    },
     /// An ordered control message from `origin`, numbered like writesets.
-    Control { origin: NodeId, epoch: u64, seq: u64, control: ControlEntry },
+    Control {
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+        control: ControlEntry,
+    },
     /// Install a new primary view listing the current raft voters. Applied only if the last
     /// view is still `after` (so two leaders' identical requests deliver one view).
     View { after: ViewId },

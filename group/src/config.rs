@@ -95,7 +95,10 @@ impl GroupConfig {
             ));
         }
         if self.max_log_entries < 16 {
-            return err(format!("max_log_entries ({}) must be at least 16", self.max_log_entries));
+            return err(format!(
+                "max_log_entries ({}) must be at least 16",
+                self.max_log_entries
+            ));
         }
         if self.max_pending_proposals == 0 {
             return err("max_pending_proposals must be at least 1".into());

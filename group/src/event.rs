@@ -1,8 +1,8 @@
 //! What the group core hands back: events in total order, status, errors.
 
 use crate::msg::{Msg, Position};
-use crate::state::ViewRecord;
 pub use crate::state::ControlEvent;
+use crate::state::ViewRecord;
 use trireme_types::{HistoryId, Member, NodeId, Seqno, View, ViewId, ViewStatus};
 
 /// A local handle for one proposal, unique within one `Group`.
@@ -28,7 +28,14 @@ impl GroupView {
     pub(crate) fn primary_from(record: &ViewRecord, history: HistoryId, me: NodeId) -> GroupView {
         let members: Vec<Member> = record.members.iter().map(|m| m.to_member()).collect();
         let my_index = members.iter().position(|m| m.id == me);
-        GroupView { history, seqno: record.seqno, view_id: record.view_id, primary: true, members, my_index }
+        GroupView {
+            history,
+            seqno: record.seqno,
+            view_id: record.view_id,
+            primary: true,
+            members,
+            my_index,
+        }
     }
 
     /// The `wsrep_view_info_t`-shaped view (protocol version 4, as MariaDB expects).
@@ -37,7 +44,11 @@ impl GroupView {
             history: self.history,
             seqno: self.seqno,
             view_id: self.view_id,
-            status: if self.primary { ViewStatus::Primary } else { ViewStatus::NonPrimary },
+            status: if self.primary {
+                ViewStatus::Primary
+            } else {
+                ViewStatus::NonPrimary
+            },
             members: self.members.clone(),
             my_index: self.my_index,
             proto_ver: 4,
@@ -71,19 +82,35 @@ pub enum Event {
     /// joiner, or it fell too far behind). Everything after `start_seqno` will be delivered;
     /// the replicator must reach `start_seqno` by IST or SST (a `StateRequest` control) and
     /// buffer later events meanwhile. `view` is the last primary view at that point.
-    Joined { view: Option<GroupView>, start_seqno: Seqno },
+    Joined {
+        view: Option<GroupView>,
+        start_seqno: Seqno,
+    },
     /// A writeset at its place in the total order. `local` is set on the origin for its own
     /// live proposal; `None` means apply it like a remote writeset.
-    Ordered { seqno: Seqno, origin: NodeId, local: Option<ProposalId>, payload: Vec<u8> },
+    Ordered {
+        seqno: Seqno,
+        origin: NodeId,
+        local: Option<ProposalId>,
+        payload: Vec<u8>,
+    },
     /// Every node purges certification state below this seqno at this point of the order.
     CommitCut(Seqno),
     /// An ordered control message (no seqno of its own; `after` is the last seqno before it).
-    Control { origin: NodeId, local: Option<ProposalId>, after: Seqno, event: ControlEvent },
+    Control {
+        origin: NodeId,
+        local: Option<ProposalId>,
+        after: Seqno,
+        event: ControlEvent,
+    },
     /// A causal read point: wait until `seqno` is applied locally (`wsrep_sync_wait`).
     ReadIndexReady { ctx: u64, seqno: Seqno },
     /// A read point could not be obtained (this node left the primary component).
     ReadIndexFailed { ctx: u64 },
-    ProposalFailed { id: ProposalId, reason: ProposalFailReason },
+    ProposalFailed {
+        id: ProposalId,
+        reason: ProposalFailReason,
+    },
     /// A peer refused us (different cluster name or protocol).
     Refused { peer: NodeId, reason: String },
     /// This node is out of the group after `leave()`: deliver the final (disconnected) view.

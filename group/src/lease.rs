@@ -46,7 +46,13 @@ pub(crate) struct Ack {
 
 impl LeaderLease {
     pub(crate) fn new(term: u64, now: u64, forced: bool) -> LeaderLease {
-        LeaderLease { term, elected_tick: now, unlocked: !forced, acks: BTreeMap::new(), abdicated: false }
+        LeaderLease {
+            term,
+            elected_tick: now,
+            unlocked: !forced,
+            acks: BTreeMap::new(),
+            abdicated: false,
+        }
     }
 
     pub(crate) fn record_ack(&mut self, voter: u64, echoed_leader_tick: u64, follower_tick: u64) {
@@ -74,7 +80,14 @@ impl LeaderLease {
     }
 
     /// The local tick before which this leader holds a quorum lease, if any.
-    pub(crate) fn until(&self, now: u64, voters: &[u64], me: u64, election_ticks: u64, margin: u64) -> Option<u64> {
+    pub(crate) fn until(
+        &self,
+        now: u64,
+        voters: &[u64],
+        me: u64,
+        election_ticks: u64,
+        margin: u64,
+    ) -> Option<u64> {
         if !self.unlocked || self.abdicated {
             return None;
         }
@@ -88,13 +101,24 @@ impl LeaderLease {
 
 /// The largest `t` such that a quorum of `voters` has echoed a send tick `>= t` (the leader
 /// itself counts as `now`).
-pub(crate) fn quorum_start(now: u64, voters: &[u64], me: u64, acks: &BTreeMap<u64, Ack>) -> Option<u64> {
+pub(crate) fn quorum_start(
+    now: u64,
+    voters: &[u64],
+    me: u64,
+    acks: &BTreeMap<u64, Ack>,
+) -> Option<u64> {
     if voters.is_empty() {
         return None;
     }
     let mut ticks: Vec<u64> = voters
         .iter()
-        .map(|v| if *v == me { now } else { acks.get(v).map_or(0, |a| a.echoed_leader_tick) })
+        .map(|v| {
+            if *v == me {
+                now
+            } else {
+                acks.get(v).map_or(0, |a| a.echoed_leader_tick)
+            }
+        })
         .collect();
     ticks.sort_unstable_by(|a, b| b.cmp(a));
     let quorum = voters.len() / 2 + 1;
@@ -115,7 +139,18 @@ mod tests {
     use super::*;
 
     fn acks(pairs: &[(u64, u64)]) -> BTreeMap<u64, Ack> {
-        pairs.iter().map(|&(v, t)| (v, Ack { echoed_leader_tick: t, follower_tick: 0 })).collect()
+        pairs
+            .iter()
+            .map(|&(v, t)| {
+                (
+                    v,
+                    Ack {
+                        echoed_leader_tick: t,
+                        follower_tick: 0,
+                    },
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -124,7 +159,10 @@ mod tests {
         let a = acks(&[(2, 90), (3, 80), (4, 70)]);
         assert_eq!(quorum_start(100, &[1, 2, 3, 4, 5], 1, &a), Some(80));
         // 3 voters: leader plus the best follower.
-        assert_eq!(quorum_start(100, &[1, 2, 3], 1, &acks(&[(3, 95)])), Some(95));
+        assert_eq!(
+            quorum_start(100, &[1, 2, 3], 1, &acks(&[(3, 95)])),
+            Some(95)
+        );
         // No follower answered yet: no lease (except alone).
         assert_eq!(quorum_start(100, &[1, 2, 3], 1, &acks(&[])), None);
         assert_eq!(quorum_start(100, &[1], 1, &acks(&[])), Some(100));
@@ -135,13 +173,21 @@ mod tests {
         let mut l = LeaderLease::new(3, 50, false);
         l.record_ack(2, 60, 1000);
         assert_eq!(l.until(65, &[1, 2, 3], 1, 10, 1), Some(69));
-        assert_eq!(l.until(69, &[1, 2, 3], 1, 10, 1), None, "expired at 60 + 10 - 1");
+        assert_eq!(
+            l.until(69, &[1, 2, 3], 1, 10, 1),
+            None,
+            "expired at 60 + 10 - 1"
+        );
         // A late answer to an old probe does not extend it.
         l.record_ack(2, 55, 1001);
         assert_eq!(l.until(69, &[1, 2, 3], 1, 10, 1), None);
         l.abdicated = true;
         l.record_ack(2, 68, 1002);
-        assert_eq!(l.until(68, &[1, 2, 3], 1, 10, 1), None, "an abdicated leader holds no lease");
+        assert_eq!(
+            l.until(68, &[1, 2, 3], 1, 10, 1),
+            None,
+            "an abdicated leader holds no lease"
+        );
     }
 
     #[test]
@@ -150,7 +196,10 @@ mod tests {
         l.record_ack(2, 101, 7);
         l.record_ack(3, 101, 9);
         l.maybe_unlock(109, 10);
-        assert!(l.until(109, &[1, 2, 3], 1, 10, 1).is_none(), "every voter answered, still locked");
+        assert!(
+            l.until(109, &[1, 2, 3], 1, 10, 1).is_none(),
+            "every voter answered, still locked"
+        );
         l.maybe_unlock(110, 10);
         l.record_ack(2, 110, 8);
         assert_eq!(l.until(110, &[1, 2, 3], 1, 10, 1), Some(119));

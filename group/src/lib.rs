@@ -39,8 +39,8 @@ mod storage;
 
 pub use config::GroupConfig;
 pub use event::{
-    ControlEvent, Event, GroupError, GroupView, LeaseClaim, ProposalFailReason, ProposalId, ProposeError, Ready, Role,
-    Status, StepError,
+    ControlEvent, Event, GroupError, GroupView, LeaseClaim, ProposalFailReason, ProposalId,
+    ProposeError, Ready, Role, Status, StepError,
 };
 pub use group::Group;
 pub use msg::{ControlEntry, Generation, MemberInfo, Msg, MsgDecodeError, Position};

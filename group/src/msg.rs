@@ -112,7 +112,9 @@ pub struct Generation {
 }
 
 /// Lease and compaction data riding on every raft message (see `lease.rs`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct LeaseStamp {
     /// The sender's raft term when the message was created.
     pub term: u64,
@@ -175,18 +177,27 @@ pub struct Position {
 }
 
 impl Position {
-    pub const UNDEFINED: Position = Position { history: HistoryId::NIL, seqno: Seqno::UNDEFINED };
+    pub const UNDEFINED: Position = Position {
+        history: HistoryId::NIL,
+        seqno: Seqno::UNDEFINED,
+    };
 }
 
 impl From<trireme_types::Gtid> for Position {
     fn from(g: trireme_types::Gtid) -> Position {
-        Position { history: g.history, seqno: g.seqno }
+        Position {
+            history: g.history,
+            seqno: g.seqno,
+        }
     }
 }
 
 impl From<Position> for trireme_types::Gtid {
     fn from(p: Position) -> trireme_types::Gtid {
-        trireme_types::Gtid { history: p.history, seqno: p.seqno }
+        trireme_types::Gtid {
+            history: p.history,
+            seqno: p.seqno,
+        }
     }
 }
 
@@ -195,7 +206,11 @@ impl From<Position> for trireme_types::Gtid {
 pub enum ControlEntry {
     /// The proposer (a joiner) asks for state transfer. `donor_names` is `wsrep_sst_donor`
     /// split on commas, keeping a trailing empty name for a trailing comma.
-    StateRequest { donor_names: Vec<String>, request: Vec<u8>, ist_from: Position },
+    StateRequest {
+        donor_names: Vec<String>,
+        request: Vec<u8>,
+        ist_from: Position,
+    },
     /// The proposer has caught up (Galera's JOINED -> SYNCED).
     Synced,
     /// The proposer leaves the synced state (donor, `wsrep_desync`).
@@ -214,7 +229,8 @@ pub enum MsgDecodeError {
 impl Msg {
     /// The wire form (one rkyv archive).
     pub fn encode(&self) -> rkyv::util::AlignedVec {
-        rkyv::to_bytes::<rancor::Error>(self).expect("serialising a message into memory cannot fail")
+        rkyv::to_bytes::<rancor::Error>(self)
+            .expect("serialising a message into memory cannot fail")
     }
 
     /// Validates and decodes a frame received from the network.
@@ -245,12 +261,16 @@ where
         + rkyv::Deserialize<T, rkyv::api::high::HighDeserializer<rancor::Error>>,
 {
     if bytes.len() > limit {
-        return Err(MsgDecodeError::TooLarge { size: bytes.len(), limit });
+        return Err(MsgDecodeError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
     }
     let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
     aligned.extend_from_slice(bytes);
-    rkyv::from_bytes::<T, rancor::Error>(&aligned)
-        .map_err(|e| MsgDecodeError::Invalid { detail: e.to_string() })
+    rkyv::from_bytes::<T, rancor::Error>(&aligned).map_err(|e| MsgDecodeError::Invalid {
+        detail: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -275,9 +295,14 @@ mod tests {
     fn messages_round_trip_through_the_validated_wire_form() {
         let msgs = vec![
             hello(),
-            Msg::Refuse(Refuse { reason: "cluster name".into() }),
+            Msg::Refuse(Refuse {
+                reason: "cluster name".into(),
+            }),
             Msg::Propose(ProposeBatch {
-                generation: Generation { number: 1, origin: NodeId(Uuid([1; 16])) },
+                generation: Generation {
+                    number: 1,
+                    origin: NodeId(Uuid([1; 16])),
+                },
                 proposals: vec![ForwardedProposal {
                     epoch: 2,
                     seq: 3,
@@ -305,6 +330,9 @@ mod tests {
         corrupt[root] = 200;
         assert!(Msg::decode(&corrupt).is_err());
         let huge = vec![0u8; MAX_MSG_BYTES + 1];
-        assert!(matches!(Msg::decode(&huge), Err(MsgDecodeError::TooLarge { .. })));
+        assert!(matches!(
+            Msg::decode(&huge),
+            Err(MsgDecodeError::TooLarge { .. })
+        ));
     }
 }

@@ -69,10 +69,27 @@ pub(crate) const MAX_RETIRED: usize = 1024;
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Applied {
     Nothing,
-    Ordered { seqno: Seqno, origin: NodeId, epoch: u64, seq: u64, payload: Vec<u8> },
-    Control { origin: NodeId, epoch: u64, seq: u64, after: Seqno, event: ControlEvent },
+    Ordered {
+        seqno: Seqno,
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+        payload: Vec<u8>,
+    },
+    Control {
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+        after: Seqno,
+        event: ControlEvent,
+    },
     /// A writeset or control entry that is not delivered.
-    Rejected { origin: NodeId, epoch: u64, seq: u64, why: Admission },
+    Rejected {
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+        why: Admission,
+    },
     View(ViewRecord),
     CommitCut(Seqno),
 }
@@ -89,8 +106,12 @@ pub enum ControlEvent {
         request: Vec<u8>,
         ist_from: Position,
     },
-    MemberSynced { node: NodeId },
-    MemberDesynced { node: NodeId },
+    MemberSynced {
+        node: NodeId,
+    },
+    MemberDesynced {
+        node: NodeId,
+    },
 }
 
 /// Whether an origin's proposal `(epoch, seq)` is delivered at this point of the log.
@@ -123,10 +144,21 @@ impl SmState {
             history,
             generation,
             applied_index: 0,
-            last_seqno: if last_seqno.is_defined() { last_seqno } else { Seqno::ZERO },
+            last_seqno: if last_seqno.is_defined() {
+                last_seqno
+            } else {
+                Seqno::ZERO
+            },
             last_view_id: ViewId(0),
             view: None,
-            members: vec![MemberRecord { short, info: me, voter: true, state: STATE_SYNCED, epoch, last_seq: 0 }],
+            members: vec![MemberRecord {
+                short,
+                info: me,
+                voter: true,
+                state: STATE_SYNCED,
+                epoch,
+                last_seq: 0,
+            }],
             commit_cut: Seqno::UNDEFINED,
             retired: Vec::new(),
         }
@@ -140,7 +172,9 @@ impl SmState {
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<SmState, crate::msg::MsgDecodeError> {
         let state = decode_archive::<SmState>(bytes, crate::msg::MAX_MSG_BYTES)?;
-        state.check().map_err(|detail| crate::msg::MsgDecodeError::Invalid { detail })?;
+        state
+            .check()
+            .map_err(|detail| crate::msg::MsgDecodeError::Invalid { detail })?;
         Ok(state)
     }
 
@@ -158,10 +192,22 @@ impl SmState {
         Ok(())
     }
 
+    // protobuf messages are built field by field (as raft-rs itself does)
+    #[allow(clippy::field_reassign_with_default)]
     pub(crate) fn conf_state(&self) -> ConfState {
         let mut cs = ConfState::default();
-        cs.voters = self.members.iter().filter(|m| m.voter).map(|m| m.short).collect();
-        cs.learners = self.members.iter().filter(|m| !m.voter).map(|m| m.short).collect();
+        cs.voters = self
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .map(|m| m.short)
+            .collect();
+        cs.learners = self
+            .members
+            .iter()
+            .filter(|m| !m.voter)
+            .map(|m| m.short)
+            .collect();
         cs
     }
 
@@ -174,7 +220,10 @@ impl SmState {
     }
 
     pub(crate) fn member_by_short(&self, short: u64) -> Option<&MemberRecord> {
-        self.members.binary_search_by_key(&short, |m| m.short).ok().map(|i| &self.members[i])
+        self.members
+            .binary_search_by_key(&short, |m| m.short)
+            .ok()
+            .map(|i| &self.members[i])
     }
 
     pub(crate) fn is_member(&self, id: NodeId) -> bool {
@@ -195,13 +244,17 @@ impl SmState {
             None => false,
             Some(v) => {
                 v.members.len() == self.voters().count()
-                    && self.voters().all(|m| v.members.iter().any(|i| i.id == m.info.id))
+                    && self
+                        .voters()
+                        .all(|m| v.members.iter().any(|i| i.id == m.info.id))
             }
         }
     }
 
     pub(crate) fn admit(&self, origin: NodeId, epoch: u64, seq: u64) -> Admission {
-        let Some(m) = self.member(origin) else { return Admission::NotMember };
+        let Some(m) = self.member(origin) else {
+            return Admission::NotMember;
+        };
         if epoch < m.epoch {
             Admission::StaleEpoch
         } else if epoch == m.epoch {
@@ -220,15 +273,23 @@ impl SmState {
     }
 
     fn record_delivery(&mut self, origin: NodeId, epoch: u64, seq: u64) {
-        let m = self.member_mut(origin).expect("admitted origin is a member");
-        assert!(epoch > m.epoch || seq == m.last_seq + 1, "delivery out of origin order");
+        let m = self
+            .member_mut(origin)
+            .expect("admitted origin is a member");
+        assert!(
+            epoch > m.epoch || seq == m.last_seq + 1,
+            "delivery out of origin order"
+        );
         m.epoch = epoch;
         m.last_seq = seq;
     }
 
     fn next_seqno(&mut self) -> Seqno {
         let next = self.last_seqno.next();
-        assert!(next > self.last_seqno && next.is_defined(), "seqno must strictly increase");
+        assert!(
+            next > self.last_seqno && next.is_defined(),
+            "seqno must strictly increase"
+        );
         self.last_seqno = next;
         next
     }
@@ -237,28 +298,58 @@ impl SmState {
     /// empty entries and for payloads that did not decode.
     pub(crate) fn apply(&mut self, index: u64, command: Option<Command>) -> Applied {
         self.advance_index(index);
-        let Some(command) = command else { return Applied::Nothing };
+        let Some(command) = command else {
+            return Applied::Nothing;
+        };
         match command {
-            Command::Writeset { origin, epoch, seq, payload } => {
-                match self.admit(origin, epoch, seq) {
-                    Admission::Deliver => {
-                        self.record_delivery(origin, epoch, seq);
-                        let seqno = self.next_seqno();
-                        Applied::Ordered { seqno, origin, epoch, seq, payload }
+            Command::Writeset {
+                origin,
+                epoch,
+                seq,
+                payload,
+            } => match self.admit(origin, epoch, seq) {
+                Admission::Deliver => {
+                    self.record_delivery(origin, epoch, seq);
+                    let seqno = self.next_seqno();
+                    Applied::Ordered {
+                        seqno,
+                        origin,
+                        epoch,
+                        seq,
+                        payload,
                     }
-                    why => Applied::Rejected { origin, epoch, seq, why },
                 }
-            }
-            Command::Control { origin, epoch, seq, control } => {
-                match self.admit(origin, epoch, seq) {
-                    Admission::Deliver => {
-                        self.record_delivery(origin, epoch, seq);
-                        let event = self.apply_control(origin, control);
-                        Applied::Control { origin, epoch, seq, after: self.last_seqno, event }
+                why => Applied::Rejected {
+                    origin,
+                    epoch,
+                    seq,
+                    why,
+                },
+            },
+            Command::Control {
+                origin,
+                epoch,
+                seq,
+                control,
+            } => match self.admit(origin, epoch, seq) {
+                Admission::Deliver => {
+                    self.record_delivery(origin, epoch, seq);
+                    let event = self.apply_control(origin, control);
+                    Applied::Control {
+                        origin,
+                        epoch,
+                        seq,
+                        after: self.last_seqno,
+                        event,
                     }
-                    why => Applied::Rejected { origin, epoch, seq, why },
                 }
-            }
+                why => Applied::Rejected {
+                    origin,
+                    epoch,
+                    seq,
+                    why,
+                },
+            },
             Command::View { after } => {
                 if after != self.last_view_id {
                     return Applied::Nothing;
@@ -268,7 +359,11 @@ impl SmState {
                 let seqno = self.next_seqno();
                 let mut members: Vec<MemberInfo> = self.voters().map(|m| m.info.clone()).collect();
                 members.sort_by_key(|m| m.id);
-                let record = ViewRecord { view_id, seqno, members };
+                let record = ViewRecord {
+                    view_id,
+                    seqno,
+                    members,
+                };
                 self.last_view_id = view_id;
                 self.view = Some(record.clone());
                 Applied::View(record)
@@ -286,7 +381,10 @@ impl SmState {
 
     /// Records raft index `index` as applied (entries of any type).
     pub(crate) fn advance_index(&mut self, index: u64) {
-        assert!(index > self.applied_index, "raft entries apply in index order");
+        assert!(
+            index > self.applied_index,
+            "raft entries apply in index order"
+        );
         self.applied_index = index;
     }
 
@@ -304,7 +402,14 @@ impl SmState {
                 }
                 self.members.insert(
                     at,
-                    MemberRecord { short, info: add.info, voter: false, state: STATE_JOINER, epoch, last_seq: 0 },
+                    MemberRecord {
+                        short,
+                        info: add.info,
+                        voter: false,
+                        state: STATE_JOINER,
+                        epoch,
+                        last_seq: 0,
+                    },
                 );
             }
         }
@@ -334,13 +439,23 @@ impl SmState {
 
     fn apply_control(&mut self, origin: NodeId, control: ControlEntry) -> ControlEvent {
         match control {
-            ControlEntry::StateRequest { donor_names, request, ist_from } => {
+            ControlEntry::StateRequest {
+                donor_names,
+                request,
+                ist_from,
+            } => {
                 let donor = self.choose_donor(origin, &donor_names);
                 if let Some(donor) = donor {
                     self.set_state(donor, STATE_DONOR);
                     self.set_state(origin, STATE_JOINER);
                 }
-                ControlEvent::StateRequest { joiner: origin, donor, donor_names, request, ist_from }
+                ControlEvent::StateRequest {
+                    joiner: origin,
+                    donor,
+                    donor_names,
+                    request,
+                    ist_from,
+                }
             }
             ControlEntry::Synced => {
                 self.set_state(origin, STATE_SYNCED);
@@ -366,7 +481,12 @@ impl SmState {
     pub(crate) fn choose_donor(&self, joiner: NodeId, donor_names: &[String]) -> Option<NodeId> {
         let eligible = |m: &&MemberRecord| m.state == STATE_SYNCED && m.info.id != joiner;
         for name in donor_names.iter().filter(|n| !n.is_empty()) {
-            if let Some(m) = self.members.iter().filter(eligible).find(|m| &m.info.name == name) {
+            if let Some(m) = self
+                .members
+                .iter()
+                .filter(eligible)
+                .find(|m| &m.info.name == name)
+            {
                 return Some(m.info.id);
             }
         }
@@ -374,7 +494,11 @@ impl SmState {
         if !any_allowed {
             return None;
         }
-        self.members.iter().filter(eligible).map(|m| m.info.id).min()
+        self.members
+            .iter()
+            .filter(eligible)
+            .map(|m| m.info.id)
+            .min()
     }
 }
 
@@ -388,15 +512,35 @@ mod tests {
     }
 
     fn info(b: u8, name: &str) -> MemberInfo {
-        MemberInfo { id: node(b), name: name.into(), incoming: String::new(), address: String::new() }
+        MemberInfo {
+            id: node(b),
+            name: name.into(),
+            incoming: String::new(),
+            address: String::new(),
+        }
     }
 
     fn state_with(members: &[(u8, &str, u8)]) -> SmState {
-        let gen = Generation { number: 1, origin: node(members[0].0) };
-        let mut s = SmState::bootstrap(HistoryId(Uuid([7; 16])), gen, Seqno(10), info(members[0].0, members[0].1), 0);
+        let gen = Generation {
+            number: 1,
+            origin: node(members[0].0),
+        };
+        let mut s = SmState::bootstrap(
+            HistoryId(Uuid([7; 16])),
+            gen,
+            Seqno(10),
+            info(members[0].0, members[0].1),
+            0,
+        );
         s.members[0].state = members[0].2;
         for &(b, name, state) in &members[1..] {
-            s.add_learner(node(b).short_id(), MemberAdd { info: info(b, name), epoch: 0 });
+            s.add_learner(
+                node(b).short_id(),
+                MemberAdd {
+                    info: info(b, name),
+                    epoch: 0,
+                },
+            );
             s.promote(node(b).short_id());
             s.set_state(node(b), state);
         }
@@ -404,7 +548,12 @@ mod tests {
     }
 
     fn ws(origin: u8, epoch: u64, seq: u64) -> Option<Command> {
-        Some(Command::Writeset { origin: node(origin), epoch, seq, payload: vec![origin, seq as u8] })
+        Some(Command::Writeset {
+            origin: node(origin),
+            epoch,
+            seq,
+            payload: vec![origin, seq as u8],
+        })
     }
 
     #[test]
@@ -413,20 +562,42 @@ mod tests {
         let v = s.apply(2, Some(Command::View { after: ViewId(0) }));
         let Applied::View(v) = v else { panic!("{v:?}") };
         assert_eq!((v.view_id, v.seqno), (ViewId(1), Seqno(11)));
-        assert_eq!(s.apply(3, None), Applied::Nothing, "raft's empty entries take no seqno");
-        let Applied::Ordered { seqno, .. } = s.apply(4, ws(1, 0, 1)) else { panic!() };
+        assert_eq!(
+            s.apply(3, None),
+            Applied::Nothing,
+            "raft's empty entries take no seqno"
+        );
+        let Applied::Ordered { seqno, .. } = s.apply(4, ws(1, 0, 1)) else {
+            panic!()
+        };
         assert_eq!(seqno, Seqno(12));
         // A second view request based on the old view is skipped deterministically.
-        assert_eq!(s.apply(5, Some(Command::View { after: ViewId(0) })), Applied::Nothing);
-        let Applied::View(v) = s.apply(6, Some(Command::View { after: ViewId(1) })) else { panic!() };
+        assert_eq!(
+            s.apply(5, Some(Command::View { after: ViewId(0) })),
+            Applied::Nothing
+        );
+        let Applied::View(v) = s.apply(6, Some(Command::View { after: ViewId(1) })) else {
+            panic!()
+        };
         assert_eq!((v.view_id, v.seqno), (ViewId(2), Seqno(13)));
     }
 
     #[test]
     fn undefined_bootstrap_position_starts_the_history_at_seqno_one() {
-        let gen = Generation { number: 1, origin: node(1) };
-        let mut s = SmState::bootstrap(HistoryId(Uuid([7; 16])), gen, Seqno::UNDEFINED, info(1, "a"), 0);
-        let Applied::View(v) = s.apply(2, Some(Command::View { after: ViewId(0) })) else { panic!() };
+        let gen = Generation {
+            number: 1,
+            origin: node(1),
+        };
+        let mut s = SmState::bootstrap(
+            HistoryId(Uuid([7; 16])),
+            gen,
+            Seqno::UNDEFINED,
+            info(1, "a"),
+            0,
+        );
+        let Applied::View(v) = s.apply(2, Some(Command::View { after: ViewId(0) })) else {
+            panic!()
+        };
         assert_eq!(v.seqno, Seqno(1));
     }
 
@@ -438,26 +609,80 @@ mod tests {
             i += 1;
             s.apply(i, c)
         };
-        assert!(matches!(apply(&mut s, ws(2, 0, 1)), Applied::Ordered { seq: 1, .. }));
+        assert!(matches!(
+            apply(&mut s, ws(2, 0, 1)),
+            Applied::Ordered { seq: 1, .. }
+        ));
         // seq 3 arrives before seq 2 (a retry raced a later proposal): skipped as a gap.
-        assert!(matches!(apply(&mut s, ws(2, 0, 3)), Applied::Rejected { why: Admission::Gap, .. }));
-        assert!(matches!(apply(&mut s, ws(2, 0, 2)), Applied::Ordered { seq: 2, .. }));
-        assert!(matches!(apply(&mut s, ws(2, 0, 2)), Applied::Rejected { why: Admission::Duplicate, .. }));
-        assert!(matches!(apply(&mut s, ws(2, 0, 3)), Applied::Ordered { seq: 3, .. }));
+        assert!(matches!(
+            apply(&mut s, ws(2, 0, 3)),
+            Applied::Rejected {
+                why: Admission::Gap,
+                ..
+            }
+        ));
+        assert!(matches!(
+            apply(&mut s, ws(2, 0, 2)),
+            Applied::Ordered { seq: 2, .. }
+        ));
+        assert!(matches!(
+            apply(&mut s, ws(2, 0, 2)),
+            Applied::Rejected {
+                why: Admission::Duplicate,
+                ..
+            }
+        ));
+        assert!(matches!(
+            apply(&mut s, ws(2, 0, 3)),
+            Applied::Ordered { seq: 3, .. }
+        ));
         // The origin abandons epoch 0 and starts epoch 1: later epoch-0 entries never land.
-        assert!(matches!(apply(&mut s, ws(2, 1, 2)), Applied::Rejected { why: Admission::Gap, .. }));
-        assert!(matches!(apply(&mut s, ws(2, 1, 1)), Applied::Ordered { .. }));
-        assert!(matches!(apply(&mut s, ws(2, 0, 4)), Applied::Rejected { why: Admission::StaleEpoch, .. }));
+        assert!(matches!(
+            apply(&mut s, ws(2, 1, 2)),
+            Applied::Rejected {
+                why: Admission::Gap,
+                ..
+            }
+        ));
+        assert!(matches!(
+            apply(&mut s, ws(2, 1, 1)),
+            Applied::Ordered { .. }
+        ));
+        assert!(matches!(
+            apply(&mut s, ws(2, 0, 4)),
+            Applied::Rejected {
+                why: Admission::StaleEpoch,
+                ..
+            }
+        ));
         // Non-members are never delivered.
-        assert!(matches!(apply(&mut s, ws(9, 0, 1)), Applied::Rejected { why: Admission::NotMember, .. }));
+        assert!(matches!(
+            apply(&mut s, ws(9, 0, 1)),
+            Applied::Rejected {
+                why: Admission::NotMember,
+                ..
+            }
+        ));
         s.remove_member(node(2).short_id());
-        assert!(matches!(apply(&mut s, ws(2, 1, 2)), Applied::Rejected { why: Admission::NotMember, .. }));
+        assert!(matches!(
+            apply(&mut s, ws(2, 1, 2)),
+            Applied::Rejected {
+                why: Admission::NotMember,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn readmitted_origin_starts_at_its_join_epoch() {
         let mut s = state_with(&[(1, "a", STATE_SYNCED)]);
-        s.add_learner(node(2).short_id(), MemberAdd { info: info(2, "b"), epoch: 5 });
+        s.add_learner(
+            node(2).short_id(),
+            MemberAdd {
+                info: info(2, "b"),
+                epoch: 5,
+            },
+        );
         assert_eq!(s.admit(node(2), 4, 1), Admission::StaleEpoch);
         assert_eq!(s.admit(node(2), 5, 1), Admission::Deliver);
     }
@@ -468,15 +693,32 @@ mod tests {
         assert!(matches!(s.apply(2, ws(2, 0, 1)), Applied::Ordered { .. }));
         s.remove_member(node(2).short_id());
         // Readmitted asking for the same epoch it used before: it gets a later one.
-        s.add_learner(node(2).short_id(), MemberAdd { info: info(2, "b"), epoch: 0 });
+        s.add_learner(
+            node(2).short_id(),
+            MemberAdd {
+                info: info(2, "b"),
+                epoch: 0,
+            },
+        );
         assert_eq!(s.member(node(2)).unwrap().epoch, 1);
-        assert!(matches!(s.apply(3, ws(2, 0, 1)), Applied::Rejected { why: Admission::StaleEpoch, .. }));
+        assert!(matches!(
+            s.apply(3, ws(2, 0, 1)),
+            Applied::Rejected {
+                why: Admission::StaleEpoch,
+                ..
+            }
+        ));
         assert!(s.retired.is_empty());
     }
 
     #[test]
     fn donor_is_the_first_named_synced_member() {
-        let s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED), (3, "c", STATE_JOINER), (4, "d", STATE_SYNCED)]);
+        let s = state_with(&[
+            (1, "a", STATE_SYNCED),
+            (2, "b", STATE_SYNCED),
+            (3, "c", STATE_JOINER),
+            (4, "d", STATE_SYNCED),
+        ]);
         let names = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(s.choose_donor(node(3), &names(&["d", "b"])), Some(node(4)));
         // c is not synced: skipped; b is next in the list.
@@ -493,23 +735,58 @@ mod tests {
     #[test]
     fn state_request_marks_donor_and_joiner_and_synced_restores() {
         let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_JOINER)]);
-        let req = ControlEntry::StateRequest { donor_names: vec![], request: b"rsync".to_vec(), ist_from: Position::UNDEFINED };
-        let r = s.apply(2, Some(Command::Control { origin: node(2), epoch: 0, seq: 1, control: req }));
-        let Applied::Control { event: ControlEvent::StateRequest { donor, joiner, .. }, .. } = r else { panic!("{r:?}") };
+        let req = ControlEntry::StateRequest {
+            donor_names: vec![],
+            request: b"rsync".to_vec(),
+            ist_from: Position::UNDEFINED,
+        };
+        let r = s.apply(
+            2,
+            Some(Command::Control {
+                origin: node(2),
+                epoch: 0,
+                seq: 1,
+                control: req,
+            }),
+        );
+        let Applied::Control {
+            event: ControlEvent::StateRequest { donor, joiner, .. },
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
         assert_eq!((donor, joiner), (Some(node(1)), node(2)));
         assert_eq!(s.member(node(1)).unwrap().state, STATE_DONOR);
         // Nobody else is synced now: a second joiner finds no donor.
         assert_eq!(s.choose_donor(node(2), &[]), None);
-        s.apply(3, Some(Command::Control { origin: node(1), epoch: 0, seq: 1, control: ControlEntry::Synced }));
+        s.apply(
+            3,
+            Some(Command::Control {
+                origin: node(1),
+                epoch: 0,
+                seq: 1,
+                control: ControlEntry::Synced,
+            }),
+        );
         assert_eq!(s.member(node(1)).unwrap().state, STATE_SYNCED);
     }
 
     #[test]
     fn commit_cut_only_moves_forward_and_within_assigned_seqnos() {
         let mut s = state_with(&[(1, "a", STATE_SYNCED)]);
-        assert_eq!(s.apply(2, Some(Command::CommitCut { seqno: Seqno(5) })), Applied::CommitCut(Seqno(5)));
-        assert_eq!(s.apply(3, Some(Command::CommitCut { seqno: Seqno(4) })), Applied::Nothing);
-        assert_eq!(s.apply(4, Some(Command::CommitCut { seqno: Seqno(11) })), Applied::Nothing);
+        assert_eq!(
+            s.apply(2, Some(Command::CommitCut { seqno: Seqno(5) })),
+            Applied::CommitCut(Seqno(5))
+        );
+        assert_eq!(
+            s.apply(3, Some(Command::CommitCut { seqno: Seqno(4) })),
+            Applied::Nothing
+        );
+        assert_eq!(
+            s.apply(4, Some(Command::CommitCut { seqno: Seqno(11) })),
+            Applied::Nothing
+        );
     }
 
     #[test]

@@ -27,13 +27,22 @@ pub(crate) struct LogStore {
 
 impl LogStore {
     /// A store whose log starts after a snapshot at (`index`, `term`) holding `sm`.
+    // protobuf messages are built field by field (as raft-rs itself does)
+    #[allow(clippy::field_reassign_with_default)]
     pub(crate) fn from_state(mut sm: SmState, index: u64, term: u64) -> LogStore {
         assert!(index >= 1);
         sm.applied_index = index;
         let mut hard_state = HardState::default();
         hard_state.term = term;
         hard_state.commit = index;
-        LogStore { hard_state, base_index: index, base_term: term, base_conf: sm.conf_state(), entries: Vec::new(), sm }
+        LogStore {
+            hard_state,
+            base_index: index,
+            base_term: term,
+            base_conf: sm.conf_state(),
+            entries: Vec::new(),
+            sm,
+        }
     }
 
     /// A store for a joiner: nothing at all until the leader's snapshot arrives.
@@ -62,12 +71,21 @@ impl LogStore {
 
     pub(crate) fn append(&mut self, ents: &[Entry]) {
         let Some(first) = ents.first() else { return };
-        assert!(first.index > self.base_index, "append below the compacted log");
-        assert!(first.index <= self.last_index() + 1, "log must stay contiguous");
+        assert!(
+            first.index > self.base_index,
+            "append below the compacted log"
+        );
+        assert!(
+            first.index <= self.last_index() + 1,
+            "log must stay contiguous"
+        );
         let keep = (first.index - self.first_index()) as usize;
         self.entries.truncate(keep);
         self.entries.extend_from_slice(ents);
-        debug_assert!(self.entries.windows(2).all(|w| w[1].index == w[0].index + 1));
+        debug_assert!(self
+            .entries
+            .windows(2)
+            .all(|w| w[1].index == w[0].index + 1));
     }
 
     /// Replaces the log with a snapshot received from the leader; `sm` is its decoded state.
@@ -117,7 +135,10 @@ impl LogStore {
 
 impl Storage for LogStore {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        Ok(RaftState { hard_state: self.hard_state.clone(), conf_state: self.base_conf.clone() })
+        Ok(RaftState {
+            hard_state: self.hard_state.clone(),
+            conf_state: self.base_conf.clone(),
+        })
     }
 
     fn entries(
@@ -130,7 +151,10 @@ impl Storage for LogStore {
         if low < self.first_index() {
             return Err(raft::Error::Store(StorageError::Compacted));
         }
-        assert!(high <= self.last_index() + 1, "entries({low}, {high}) beyond the log");
+        assert!(
+            high <= self.last_index() + 1,
+            "entries({low}, {high}) beyond the log"
+        );
         let lo = (low - self.first_index()) as usize;
         let hi = (high - self.first_index()) as usize;
         let mut ents = self.entries[lo..hi].to_vec();
@@ -142,7 +166,8 @@ impl Storage for LogStore {
         if idx < self.base_index {
             return Err(raft::Error::Store(StorageError::Compacted));
         }
-        self.term_of(idx).ok_or(raft::Error::Store(StorageError::Unavailable))
+        self.term_of(idx)
+            .ok_or(raft::Error::Store(StorageError::Unavailable))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
@@ -153,12 +178,17 @@ impl Storage for LogStore {
         Ok(LogStore::last_index(self))
     }
 
+    #[allow(clippy::field_reassign_with_default)]
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         let index = self.sm.applied_index;
         if index < request_index || index < self.base_index {
-            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
         }
-        let term = self.term_of(index).ok_or(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))?;
+        let term = self.term_of(index).ok_or(raft::Error::Store(
+            StorageError::SnapshotTemporarilyUnavailable,
+        ))?;
         let mut meta = SnapshotMetadata::default();
         meta.index = index;
         meta.term = term;

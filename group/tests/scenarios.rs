@@ -19,17 +19,24 @@ fn calm(nodes: usize) -> Sim {
 fn bootstrap_then_two_joins_form_a_three_node_primary() {
     let mut sim = calm(3);
     sim.bootstrap(0);
-    assert_eq!(sim.slots[0].last, Some(1), "the bootstrap view takes seqno last_seqno + 1");
+    assert_eq!(
+        sim.slots[0].last,
+        Some(1),
+        "the bootstrap view takes seqno last_seqno + 1"
+    );
     sim.start_joiner(1);
     sim.start_joiner(2);
     assert!(sim.run_until(500, |s| s.converged() && s.view_size(0) == 3));
     sim.assert_ok();
-    assert_eq!(sim.stats.joined_events, 2, "each joiner starts from a snapshot");
+    assert_eq!(
+        sim.stats.joined_events, 2,
+        "each joiner starts from a snapshot"
+    );
     for slot in 0..3 {
         let st = sim.group(slot).status();
         assert!(st.primary);
         assert_eq!(st.members.len(), 3);
-        assert_eq!(st.view.as_ref().unwrap().my_index.is_some(), true);
+        assert!(st.view.as_ref().unwrap().my_index.is_some());
     }
     let payloads: Vec<_> = (0..3).map(|s| sim.propose(s).expect("accepted")).collect();
     assert!(sim.run_until(200, |s| payloads.iter().all(|p| s.is_acked(p))));
@@ -38,7 +45,9 @@ fn bootstrap_then_two_joins_form_a_three_node_primary() {
 
 #[test]
 fn kill_of_leader_elects_a_new_one_without_waiting_for_a_timeout() {
-    let only: Option<u64> = std::env::var("SCENARIO_SEED").ok().and_then(|s| s.parse().ok());
+    let only: Option<u64> = std::env::var("SCENARIO_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for seed in (0..16).filter(|s| only.is_none_or(|o| o == *s)) {
         let mut o = Options::calm(3 + (seed as usize % 3));
         o.election_ticks = 20;
@@ -58,13 +67,24 @@ fn kill_of_leader_elects_a_new_one_without_waiting_for_a_timeout() {
         let e = sim.opts.election_ticks;
         let elected = sim.run_until(e, |s| s.raft_leader().is_some_and(|l| l != old));
         sim.assert_ok();
-        assert!(elected, "seed {seed}: no new leader within the election timeout: {}", sim.describe());
+        assert!(
+            elected,
+            "seed {seed}: no new leader within the election timeout: {}",
+            sim.describe()
+        );
         let took = sim.now - crashed_at;
-        assert!(took < e / 2, "seed {seed}: took {took} ticks; a timeout election needs >= {e}");
+        assert!(
+            took < e / 2,
+            "seed {seed}: took {took} ticks; a timeout election needs >= {e}"
+        );
         // Writes commit at once (the primary claim waits out the old lease, commits do not).
         let survivor = (0..sim.slots.len()).find(|s| *s != old).unwrap();
         let p = sim.propose(survivor).expect("accepted");
-        assert!(sim.run_until(10, |s| s.is_acked(&p)), "seed {seed}: a write waited: {}", sim.describe());
+        assert!(
+            sim.run_until(10, |s| s.is_acked(&p)),
+            "seed {seed}: a write waited: {}",
+            sim.describe()
+        );
         // And the dead member leaves the view.
         let n = sim.slots.len();
         assert!(sim.run_until(200, |s| s.converged() && s.view_size(survivor) == n - 1));
@@ -83,23 +103,34 @@ fn partition_2_1_minority_goes_non_primary_majority_keeps_committing() {
     let majority: Vec<usize> = (0..3).filter(|s| *s != leader).collect();
     let e = sim.opts.election_ticks;
     // The isolated leader loses its lease within an election timeout and says so at once.
-    let went = sim.run_until(2 * e, |s| !s.group(leader).is_primary() && s.stats.non_primary_views >= 1);
+    let went = sim.run_until(2 * e, |s| {
+        !s.group(leader).is_primary() && s.stats.non_primary_views >= 1
+    });
     sim.assert_ok();
     assert!(went, "minority leader still primary: {}", sim.describe());
-    assert_eq!(sim.group_mut(leader).propose(b"x".to_vec()), Err(ProposeError::NotPrimary));
+    assert_eq!(
+        sim.group_mut(leader).propose(b"x".to_vec()),
+        Err(ProposeError::NotPrimary)
+    );
     // The majority elects a new leader and keeps committing, throughout the split.
     assert!(sim.run_until(6 * e, |s| s.leader().is_some_and(|l| l != leader)));
-    let mut acked = 0;
-    for _ in 0..20 {
-        let p = sim.propose(majority[acked % 2]).expect("majority accepts");
-        assert!(sim.run_until(e, |s| s.is_acked(&p)), "majority stalled: {}", sim.describe());
-        acked += 1;
+    for i in 0..20 {
+        let p = sim.propose(majority[i % 2]).expect("majority accepts");
+        assert!(
+            sim.run_until(e, |s| s.is_acked(&p)),
+            "majority stalled: {}",
+            sim.describe()
+        );
     }
     sim.assert_ok();
     assert!(matches!(sim.slots[leader].state, SlotState::Up));
     // Heal: the old leader comes back into one primary view with everything.
     sim.heal();
-    assert!(sim.run_until(20 * e, |s| s.converged() && s.view_size(leader) == 3), "{}", sim.describe());
+    assert!(
+        sim.run_until(20 * e, |s| s.converged() && s.view_size(leader) == 3),
+        "{}",
+        sim.describe()
+    );
     sim.assert_ok();
 }
 
@@ -123,10 +154,18 @@ fn paused_leader_loses_its_lease_before_a_new_leader_is_elected() {
             elected_at = Some(sim.now);
         }
     }
-    let elected_at = elected_at.expect("the majority elected a new leader while the old one was paused");
-    assert!(lease_end <= elected_at, "old lease ends at {lease_end}, new leader primary at {elected_at}");
+    let elected_at =
+        elected_at.expect("the majority elected a new leader while the old one was paused");
+    assert!(
+        lease_end <= elected_at,
+        "old lease ends at {lease_end}, new leader primary at {elected_at}"
+    );
     // Resumed: all missed ticks first, so it knows at once its lease is gone.
-    assert!(sim.run_until(20 * e, |s| s.converged() && s.view_size(0) >= 2), "{}", sim.describe());
+    assert!(
+        sim.run_until(20 * e, |s| s.converged() && s.view_size(0) >= 2),
+        "{}",
+        sim.describe()
+    );
     sim.assert_ok();
 }
 
@@ -147,12 +186,17 @@ fn duplicate_and_reordered_proposals_commit_exactly_once() {
     sim.run(1500);
     sim.assert_ok();
     assert!(sim.stats.proposals > 500);
-    sim.liveness().unwrap_or_else(|f| panic!("{f}\n{}", sim.journal()));
+    sim.liveness()
+        .unwrap_or_else(|f| panic!("{f}\n{}", sim.journal()));
     // Every writeset delivered at most once (the simulator fails on a second seqno), and
     // everything acknowledged is everywhere; with no membership change, nothing failed.
     assert!(sim.acked.len() as u64 + sim.stats.proposal_failures >= sim.stats.proposals);
     let distinct: std::collections::BTreeSet<i64> = sim.acked.values().copied().collect();
-    assert_eq!(distinct.len(), sim.acked.len(), "two writesets acknowledged at one seqno");
+    assert_eq!(
+        distinct.len(),
+        sim.acked.len(),
+        "two writesets acknowledged at one seqno"
+    );
 }
 
 #[test]
@@ -161,20 +205,33 @@ fn graceful_leave_removes_the_node_without_a_stall() {
         let mut sim = calm(3);
         sim.form();
         let leader = sim.leader().unwrap();
-        let leaver = if leaver_is_leader { leader } else { (leader + 1) % 3 };
+        let leaver = if leaver_is_leader {
+            leader
+        } else {
+            (leader + 1) % 3
+        };
         let stay: Vec<usize> = (0..3).filter(|s| *s != leaver).collect();
         sim.leave(leaver);
         let e = sim.opts.election_ticks;
         // Writes keep committing while it leaves: each within a few round trips.
         for i in 0..30 {
             if let Some(p) = sim.propose(stay[i % 2]) {
-                assert!(sim.run_until(e / 2, |s| s.is_acked(&p)), "stalled during leave: {}", sim.describe());
+                assert!(
+                    sim.run_until(e / 2, |s| s.is_acked(&p)),
+                    "stalled during leave: {}",
+                    sim.describe()
+                );
             } else {
                 sim.step();
             }
         }
         sim.assert_ok();
-        assert_eq!(sim.slots[leaver].state, SlotState::Left, "{}", sim.describe());
+        assert_eq!(
+            sim.slots[leaver].state,
+            SlotState::Left,
+            "{}",
+            sim.describe()
+        );
         assert!(sim.run_until(e, |s| stay.iter().all(|x| s.view_size(*x) == 2)));
         assert!(stay.iter().all(|x| sim.group(*x).is_primary()));
         sim.assert_ok();
@@ -194,11 +251,26 @@ fn different_cluster_name_is_refused() {
     assert_eq!(sim.view_size(0), 2, "the stranger got in");
     assert!(sim.slots[2].last.is_none(), "the stranger received state");
     // And a Hello with another name gets a Refuse back, directly.
-    let mut g = Group::join(GroupConfig::new(sim.slots[2].id, "x", "sim"), trireme_group::Position::UNDEFINED).unwrap();
-    let stranger = Group::join(GroupConfig::new(trireme_types::NodeId(trireme_types::Uuid([5; 16])), "y", "zzz"), trireme_group::Position::UNDEFINED).unwrap();
+    let mut g = Group::join(
+        GroupConfig::new(sim.slots[2].id, "x", "sim"),
+        trireme_group::Position::UNDEFINED,
+    )
+    .unwrap();
+    let stranger = Group::join(
+        GroupConfig::new(
+            trireme_types::NodeId(trireme_types::Uuid([5; 16])),
+            "y",
+            "zzz",
+        ),
+        trireme_group::Position::UNDEFINED,
+    )
+    .unwrap();
     assert!(g.step(stranger.node(), stranger.hello()).is_err());
     let r = g.take_ready();
-    assert!(matches!(r.messages.as_slice(), [(_, trireme_group::Msg::Refuse(_))]));
+    assert!(matches!(
+        r.messages.as_slice(),
+        [(_, trireme_group::Msg::Refuse(_))]
+    ));
 }
 
 #[test]
@@ -215,9 +287,13 @@ fn force_bootstrap_makes_a_non_primary_component_primary() {
         }
     }
     let e = sim.opts.election_ticks;
-    assert!(sim.run_until(10 * e, |s| !s.group(survivor).is_primary() && s.stats.non_primary_views >= 1));
+    assert!(sim.run_until(10 * e, |s| !s.group(survivor).is_primary()
+        && s.stats.non_primary_views >= 1));
     sim.run(5 * e);
-    assert!(!sim.group(survivor).is_primary(), "one of three cannot be primary on its own");
+    assert!(
+        !sim.group(survivor).is_primary(),
+        "one of three cannot be primary on its own"
+    );
     // pc.bootstrap: the operator makes the survivor a primary component.
     assert!(sim.force_bootstrap(survivor));
     sim.assert_ok();
@@ -231,7 +307,11 @@ fn force_bootstrap_makes_a_non_primary_component_primary() {
             sim.restart(s);
         }
     }
-    assert!(sim.run_until(50 * e, |s| s.converged() && s.view_size(survivor) == 3), "{}", sim.describe());
+    assert!(
+        sim.run_until(50 * e, |s| s.converged() && s.view_size(survivor) == 3),
+        "{}",
+        sim.describe()
+    );
     sim.assert_ok();
     sim.liveness().unwrap_or_else(|f| panic!("{f}"));
     let _ = Event::Left;
@@ -258,11 +338,19 @@ fn a_forced_election_never_overlaps_the_lease_of_a_follower_cut_off_from_it() {
         sim.crash(leader);
         sim.partition(sides, 60);
         let e = sim.opts.election_ticks;
-        assert!(sim.run_until(e, |s| s.raft_leader().is_some_and(|l| l != leader)), "{}", sim.describe());
+        assert!(
+            sim.run_until(e, |s| s.raft_leader().is_some_and(|l| l != leader)),
+            "{}",
+            sim.describe()
+        );
         sim.run(3 * e);
         sim.assert_ok();
         sim.heal();
-        assert!(sim.run_until(30 * e, |s| s.converged() && s.view_size(cut) == 4), "{}", sim.describe());
+        assert!(
+            sim.run_until(30 * e, |s| s.converged() && s.view_size(cut) == 4),
+            "{}",
+            sim.describe()
+        );
         sim.assert_ok();
     }
 }
@@ -280,7 +368,10 @@ fn read_index_covers_everything_acknowledged_before_the_read() {
         assert!(sim.run_until(20, |s| s.is_acked(&p)));
         let before = sim.stats.reads_ready;
         sim.read(reader);
-        assert!(sim.run_until(20, |s| s.stats.reads_ready > before), "read {round} got no point");
+        assert!(
+            sim.run_until(20, |s| s.stats.reads_ready > before),
+            "read {round} got no point"
+        );
         sim.assert_ok();
     }
 }
@@ -301,11 +392,19 @@ fn commit_cut_is_ordered_and_never_passes_the_slowest_member() {
     let slow_last = sim.slots[slow].last.unwrap();
     sim.pause(slow, 60);
     for i in 0..20 {
-        sim.propose(if i % 2 == 0 { (slow + 1) % 3 } else { (slow + 2) % 3 });
+        sim.propose(if i % 2 == 0 {
+            (slow + 1) % 3
+        } else {
+            (slow + 2) % 3
+        });
         sim.run(2);
     }
     sim.assert_ok();
-    assert!(sim.stats.last_cut <= slow_last, "cut {} passed the slow member's {slow_last}", sim.stats.last_cut);
+    assert!(
+        sim.stats.last_cut <= slow_last,
+        "cut {} passed the slow member's {slow_last}",
+        sim.stats.last_cut
+    );
 }
 
 #[test]
@@ -320,7 +419,11 @@ fn state_request_names_the_same_synced_donor_on_every_node() {
     let donors = &sim.stats.donors;
     for slot in 1..4 {
         let joiner = sim.slots[slot].id;
-        let last = donors.iter().rev().find(|(j, _)| *j == joiner).expect("it asked");
+        let last = donors
+            .iter()
+            .rev()
+            .find(|(j, _)| *j == joiner)
+            .expect("it asked");
         let donor = last.1.expect("a synced donor in the end");
         assert_ne!(donor, joiner);
     }

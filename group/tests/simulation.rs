@@ -29,10 +29,20 @@ fn simulation_many_seeds() {
         }
         return;
     }
-    let count: u64 = std::env::var("TRIREME_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
-    let base: u64 = std::env::var("TRIREME_SIM_BASE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) as u64;
+    let count: u64 = std::env::var("TRIREME_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let base: u64 = std::env::var("TRIREME_SIM_BASE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8) as u64;
     println!("running {count} seeds from {base} on {threads} threads");
+    // Wall-clock time of the whole run, for the report only: the simulation never sees it.
+    #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let failures: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -50,7 +60,10 @@ fn simulation_many_seeds() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("seed thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("seed thread"))
+            .collect()
     });
     println!("{count} seeds in {:.1?}", started.elapsed());
     if !failures.is_empty() {

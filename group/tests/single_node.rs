@@ -16,7 +16,17 @@ fn cfg() -> GroupConfig {
 fn bootstrap_delivers_a_primary_view_then_orders_proposals() {
     let mut g = Group::bootstrap(cfg(), HistoryId(Uuid([2; 16])), Seqno(41)).unwrap();
     let r = g.take_ready();
-    let views: Vec<_> = r.events.iter().filter_map(|e| if let Event::View(v) = e { Some(v.clone()) } else { None }).collect();
+    let views: Vec<_> = r
+        .events
+        .iter()
+        .filter_map(|e| {
+            if let Event::View(v) = e {
+                Some(v.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(views.len(), 1, "{:?}", r.events);
     assert!(views[0].primary);
     assert_eq!(views[0].seqno, Seqno(42));
@@ -27,9 +37,27 @@ fn bootstrap_delivers_a_primary_view_then_orders_proposals() {
     let ordered: Vec<_> = r
         .events
         .iter()
-        .filter_map(|e| if let Event::Ordered { seqno, local, payload, .. } = e { Some((*seqno, *local, payload.clone())) } else { None })
+        .filter_map(|e| {
+            if let Event::Ordered {
+                seqno,
+                local,
+                payload,
+                ..
+            } = e
+            {
+                Some((*seqno, *local, payload.clone()))
+            } else {
+                None
+            }
+        })
         .collect();
-    assert_eq!(ordered, vec![(Seqno(43), Some(a), b"a".to_vec()), (Seqno(44), Some(b), b"b".to_vec())]);
+    assert_eq!(
+        ordered,
+        vec![
+            (Seqno(43), Some(a), b"a".to_vec()),
+            (Seqno(44), Some(b), b"b".to_vec())
+        ]
+    );
     for _ in 0..100 {
         g.tick();
     }

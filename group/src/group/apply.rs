@@ -69,7 +69,9 @@ impl Group {
         let old_last = self.raw.store().sm.last_seqno;
         let new_last = state.last_seqno;
         assert!(
-            self.phase == Phase::Joining || state.history != self.raw.store().sm.history || new_last >= old_last,
+            self.phase == Phase::Joining
+                || state.history != self.raw.store().sm.history
+                || new_last >= old_last,
             "a snapshot never moves the delivered seqno back"
         );
         self.raw.mut_store().apply_snapshot(snap, state);
@@ -79,7 +81,10 @@ impl Group {
         }
         self.generation = Some(sm.generation);
         let me = self.cfg.node;
-        let view = sm.view.as_ref().map(|v| GroupView::primary_from(v, sm.history, me));
+        let view = sm
+            .view
+            .as_ref()
+            .map(|v| GroupView::primary_from(v, sm.history, me));
         let in_view = view.as_ref().is_some_and(|v| v.my_index.is_some());
         // Our own proposals inside the skipped range were ordered or not: state transfer
         // decides. Later ones stay queued.
@@ -90,10 +95,17 @@ impl Group {
             self.out_events.extend(out);
         }
         self.phase = Phase::Member;
-        self.view_state = if in_view { ViewState::Primary } else { ViewState::Outside };
+        self.view_state = if in_view {
+            ViewState::Primary
+        } else {
+            ViewState::Outside
+        };
         self.unleased_ticks = 0;
         self.last_view = view.clone();
-        self.out_events.push(Event::Joined { view, start_seqno: new_last });
+        self.out_events.push(Event::Joined {
+            view,
+            start_seqno: new_last,
+        });
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>) {
@@ -104,7 +116,11 @@ impl Group {
             let index = e.index;
             match e.get_entry_type() {
                 EntryType::EntryNormal => {
-                    let command = if e.get_data().is_empty() { None } else { Command::decode(e.get_data()) };
+                    let command = if e.get_data().is_empty() {
+                        None
+                    } else {
+                        Command::decode(e.get_data())
+                    };
                     let applied = self.raw.mut_store().sm.apply(index, command);
                     self.on_applied(applied);
                 }
@@ -112,7 +128,9 @@ impl Group {
                     self.raw.mut_store().sm.advance_index(index);
                     match ConfChange::parse_from_bytes(e.get_data()) {
                         Ok(cc) => self.apply_conf_change(cc),
-                        Err(err) => log::error!("undecodable configuration change at {index}: {err}"),
+                        Err(err) => {
+                            log::error!("undecodable configuration change at {index}: {err}")
+                        }
                     }
                 }
                 EntryType::EntryConfChangeV2 => {
@@ -165,7 +183,12 @@ impl Group {
                 self.join_queue.remove(&joiner);
                 if joiner == self.cfg.node {
                     // Readmitted: continue numbering from the epoch the group gave us.
-                    let rec = self.raw.store().sm.member(joiner).map(|m| (m.epoch, m.last_seq));
+                    let rec = self
+                        .raw
+                        .store()
+                        .sm
+                        .member(joiner)
+                        .map(|m| (m.epoch, m.last_seq));
                     if let Some((epoch, last_seq)) = rec {
                         let mut out = Vec::new();
                         self.props.resync(epoch, last_seq, &mut out);
@@ -205,18 +228,49 @@ impl Group {
         let me = self.cfg.node;
         match applied {
             Applied::Nothing => {}
-            Applied::Ordered { seqno, origin, epoch, seq, payload } => {
-                let local = if origin == me { self.props.delivered(epoch, seq, self.now) } else { None };
-                self.out_events.push(Event::Ordered { seqno, origin, local, payload });
+            Applied::Ordered {
+                seqno,
+                origin,
+                epoch,
+                seq,
+                payload,
+            } => {
+                let local = if origin == me {
+                    self.props.delivered(epoch, seq, self.now)
+                } else {
+                    None
+                };
+                self.out_events.push(Event::Ordered {
+                    seqno,
+                    origin,
+                    local,
+                    payload,
+                });
             }
-            Applied::Control { origin, epoch, seq, after, event } => {
-                let local = if origin == me { self.props.delivered(epoch, seq, self.now) } else { None };
-                self.out_events.push(Event::Control { origin, local, after, event });
+            Applied::Control {
+                origin,
+                epoch,
+                seq,
+                after,
+                event,
+            } => {
+                let local = if origin == me {
+                    self.props.delivered(epoch, seq, self.now)
+                } else {
+                    None
+                };
+                self.out_events.push(Event::Control {
+                    origin,
+                    local,
+                    after,
+                    event,
+                });
             }
             Applied::Rejected { origin, why, .. } => {
                 // One of ours was skipped because an earlier one is missing: resend all, in
                 // order (at most once per heartbeat, so skips cannot snowball into storms).
-                if origin == me && why == crate::state::Admission::Gap
+                if origin == me
+                    && why == crate::state::Admission::Gap
                     && self.now >= self.props.progress_tick + self.cfg.heartbeat_ticks
                 {
                     self.props.progress_tick = self.now;
@@ -228,7 +282,10 @@ impl Group {
                 let view = GroupView::primary_from(&record, sm.history, me);
                 if let Some(last) = &self.last_view {
                     if last.primary {
-                        assert!(view.view_id > last.view_id, "view ids increase at installation");
+                        assert!(
+                            view.view_id > last.view_id,
+                            "view ids increase at installation"
+                        );
                     }
                 }
                 if view.my_index.is_some() {

@@ -19,7 +19,14 @@ const PROMOTION_LAG_ENTRIES: u64 = 64;
 impl Group {
     pub(super) fn on_become_leader(&mut self) {
         let now = self.now;
-        let ids: Vec<NodeId> = self.raw.store().sm.members.iter().map(|m| m.info.id).collect();
+        let ids: Vec<NodeId> = self
+            .raw
+            .store()
+            .sm
+            .members
+            .iter()
+            .map(|m| m.info.id)
+            .collect();
         for id in ids {
             let t = self.last_heard.entry(id).or_insert(now);
             *t = (*t).max(now);
@@ -33,7 +40,10 @@ impl Group {
 
     /// Proposes at most one membership step. Returns whether it proposed something.
     pub(super) fn reconcile(&mut self) -> bool {
-        if self.raw.raft.state != StateRole::Leader || self.phase != Phase::Member || self.leaving.is_some() {
+        if self.raw.raft.state != StateRole::Leader
+            || self.phase != Phase::Member
+            || self.leaving.is_some()
+        {
             return false;
         }
         if self.raw.raft.lead_transferee.is_some() || self.raw.raft.has_pending_conf() {
@@ -48,14 +58,22 @@ impl Group {
         }
         let sm = &self.raw.store().sm;
         // The leader itself lost the primary view but holds a lease again: a fresh view.
-        if self.view_state != ViewState::Primary && sm.is_voter(self.cfg.node) && self.lease_until().is_some() {
+        if self.view_state != ViewState::Primary
+            && sm.is_voter(self.cfg.node)
+            && self.lease_until().is_some()
+        {
             self.refresh_view_wanted = true;
         }
         let refresh_due = self.refresh_view_wanted
-            && (self.last_refresh_tick == 0 || self.now >= self.last_refresh_tick + self.cfg.election_ticks);
+            && (self.last_refresh_tick == 0
+                || self.now >= self.last_refresh_tick + self.cfg.election_ticks);
         if !sm.view_matches_members() || refresh_due {
             let after = sm.last_view_id;
-            if self.raw.propose(Vec::new(), Command::View { after }.encode()).is_err() {
+            if self
+                .raw
+                .propose(Vec::new(), Command::View { after }.encode())
+                .is_err()
+            {
                 return false;
             }
             self.view_proposal = Some((term, self.raw.raft.raft_log.last_index()));
@@ -104,7 +122,9 @@ impl Group {
         let heard = |id: &NodeId| self.last_heard.get(id).copied().unwrap_or(0);
         // (victim, tick its evidence appeared)
         let lost = others().filter_map(|m| self.lost.get(&m.info.id).map(|t| (m.short, *t)));
-        let leaving = others().filter(|m| self.leave_queue.contains(&m.info.id)).map(|m| (m.short, recent));
+        let leaving = others()
+            .filter(|m| self.leave_queue.contains(&m.info.id))
+            .map(|m| (m.short, recent));
         let silent = others()
             .filter(|m| heard(&m.info.id) < silent_since)
             .map(|m| (m.short, heard(&m.info.id) + self.cfg.suspect_ticks));
@@ -114,34 +134,52 @@ impl Group {
             let live = rest
                 .iter()
                 .filter(|m| {
-                    m.short == self.me || (!self.lost.contains_key(&m.info.id) && heard(&m.info.id) > since)
+                    m.short == self.me
+                        || (!self.lost.contains_key(&m.info.id) && heard(&m.info.id) > since)
                 })
                 .count();
             live * 2 > rest.len()
         };
-        lost.chain(leaving).chain(silent).find(|c| safe(*c)).map(|(v, _)| v)
+        lost.chain(leaving)
+            .chain(silent)
+            .find(|c| safe(*c))
+            .map(|(v, _)| v)
     }
 
     fn promotion_candidate(&self) -> Option<u64> {
         let raft = &self.raw.raft;
         let committed = raft.raft_log.committed;
         let recent = self.now.saturating_sub(self.cfg.election_ticks);
-        self.raw.store().sm.members.iter().filter(|m| !m.voter).find_map(|m| {
-            let pr = raft.prs().get(m.short)?;
-            let caught_up = pr.matched > 0 && pr.matched + PROMOTION_LAG_ENTRIES >= committed;
-            let alive = self.last_heard.get(&m.info.id).is_some_and(|t| *t >= recent);
-            (caught_up && alive).then_some(m.short)
-        })
+        self.raw
+            .store()
+            .sm
+            .members
+            .iter()
+            .filter(|m| !m.voter)
+            .find_map(|m| {
+                let pr = raft.prs().get(m.short)?;
+                let caught_up = pr.matched > 0 && pr.matched + PROMOTION_LAG_ENTRIES >= committed;
+                let alive = self
+                    .last_heard
+                    .get(&m.info.id)
+                    .is_some_and(|t| *t >= recent);
+                (caught_up && alive).then_some(m.short)
+            })
     }
 
     /// The oldest queued joiner we heard from recently; stale requests are dropped.
     fn join_candidate(&mut self) -> Option<(u64, Vec<u8>)> {
         let recent = self.now.saturating_sub(self.cfg.election_ticks);
         let (now_heard, lost) = (&self.last_heard, &self.lost);
-        self.join_queue.retain(|id, _| !lost.contains_key(id) && now_heard.get(id).is_some_and(|t| *t >= recent));
+        self.join_queue.retain(|id, _| {
+            !lost.contains_key(id) && now_heard.get(id).is_some_and(|t| *t >= recent)
+        });
         let sm = &self.raw.store().sm;
         let (_, req) = self.join_queue.iter().find(|(id, _)| !sm.is_member(**id))?;
-        let add = MemberAdd { info: req.member.clone(), epoch: req.epoch };
+        let add = MemberAdd {
+            info: req.member.clone(),
+            epoch: req.epoch,
+        };
         Some((req.member.id.short_id(), add.encode()))
     }
 
@@ -155,7 +193,12 @@ impl Group {
             .sm
             .voters()
             .filter(|m| m.short != self.me && !self.lost.contains_key(&m.info.id))
-            .max_by_key(|m| (raft.prs().get(m.short).map_or(0, |p| p.matched), Reverse(m.short)))
+            .max_by_key(|m| {
+                (
+                    raft.prs().get(m.short).map_or(0, |p| p.matched),
+                    Reverse(m.short),
+                )
+            })
             .map(|m| (m.short, m.info.id));
         let Some((short, node)) = successor else {
             if self.leaving.is_some() {
@@ -167,12 +210,27 @@ impl Group {
         if let Some(lease) = self.leader_lease.as_mut() {
             lease.abdicated = true;
         }
-        let Some(generation) = self.generation else { return };
+        let Some(generation) = self.generation else {
+            return;
+        };
         let term = self.raw.raft.term;
-        let voters: Vec<NodeId> =
-            self.raw.store().sm.voters().filter(|m| m.short != self.me).map(|m| m.info.id).collect();
+        let voters: Vec<NodeId> = self
+            .raw
+            .store()
+            .sm
+            .voters()
+            .filter(|m| m.short != self.me)
+            .map(|m| m.info.id)
+            .collect();
         for v in voters {
-            self.out_messages.push((v, Msg::Abdicate(Abdicate { generation, term, successor: node })));
+            self.out_messages.push((
+                v,
+                Msg::Abdicate(Abdicate {
+                    generation,
+                    term,
+                    successor: node,
+                }),
+            ));
         }
         self.raw.transfer_leader(short);
     }
@@ -188,7 +246,9 @@ impl Group {
         let sm = &self.raw.store().sm;
         let mut cut: Option<Seqno> = None;
         for m in sm.voters() {
-            let Some(reported) = self.committed_reports.get(&m.info.id).copied() else { return };
+            let Some(reported) = self.committed_reports.get(&m.info.id).copied() else {
+                return;
+            };
             cut = Some(cut.map_or(reported, |c| c.min(reported)));
         }
         let Some(cut) = cut else { return };
@@ -196,7 +256,11 @@ impl Group {
         if cut <= sm.commit_cut || cut <= self.cut_proposed {
             return;
         }
-        if self.raw.propose(Vec::new(), Command::CommitCut { seqno: cut }.encode()).is_ok() {
+        if self
+            .raw
+            .propose(Vec::new(), Command::CommitCut { seqno: cut }.encode())
+            .is_ok()
+        {
             self.cut_proposed = cut;
         }
     }

@@ -13,14 +13,14 @@
 
 mod apply;
 mod leader;
-mod proposals;
 mod peers;
+mod proposals;
 mod raftio;
 
 use crate::config::GroupConfig;
 use crate::event::{
-    Event, GroupError, GroupView, LeaseClaim, ProposalFailReason, ProposalId, ProposeError, Ready, Role,
-    Status, StepError,
+    Event, GroupError, GroupView, LeaseClaim, ProposalFailReason, ProposalId, ProposeError, Ready,
+    Role, Status, StepError,
 };
 use crate::lease::{DerivedLease, LeaderLease};
 use crate::msg::{
@@ -154,13 +154,23 @@ fn role_of(state: StateRole) -> Role {
 impl Group {
     /// Starts a new cluster (or a new primary from this node's state): a one-voter raft
     /// group whose first delivered event is a primary view with seqno `last_seqno + 1`.
-    pub fn bootstrap(cfg: GroupConfig, history: HistoryId, last_seqno: Seqno) -> Result<Group, GroupError> {
+    pub fn bootstrap(
+        cfg: GroupConfig,
+        history: HistoryId,
+        last_seqno: Seqno,
+    ) -> Result<Group, GroupError> {
         cfg.validate()?;
-        let generation = Generation { number: 1, origin: cfg.node };
+        let generation = Generation {
+            number: 1,
+            origin: cfg.node,
+        };
         let sm = SmState::bootstrap(history, generation, last_seqno, Self::info_of(&cfg), 0);
         let mut g = Self::with_store(cfg, LogStore::from_state(sm, 1, 1), 1, Phase::Member)?;
         g.generation = Some(generation);
-        g.join_position = Position { history, seqno: last_seqno };
+        g.join_position = Position {
+            history,
+            seqno: last_seqno,
+        };
         g.campaign_alone()?;
         Ok(g)
     }
@@ -190,7 +200,10 @@ impl Group {
     fn placeholder_state(cfg: &GroupConfig, history: HistoryId) -> SmState {
         let mut sm = SmState::bootstrap(
             history,
-            Generation { number: 0, origin: cfg.node },
+            Generation {
+                number: 0,
+                origin: cfg.node,
+            },
             Seqno::UNDEFINED,
             Self::info_of(cfg),
             0,
@@ -221,7 +234,12 @@ impl Group {
         }
     }
 
-    fn with_store(cfg: GroupConfig, store: LogStore, applied: u64, phase: Phase) -> Result<Group, GroupError> {
+    fn with_store(
+        cfg: GroupConfig,
+        store: LogStore,
+        applied: u64,
+        phase: Phase,
+    ) -> Result<Group, GroupError> {
         let me = cfg.node.short_id();
         let logger = crate::logger::raft_logger(me);
         let raw = RawNode::new(&Self::raft_config(&cfg, applied), store, &logger)
@@ -289,7 +307,9 @@ impl Group {
 
     /// A single voter elects itself at once.
     fn campaign_alone(&mut self) -> Result<(), GroupError> {
-        self.raw.campaign().map_err(|e| GroupError::Raft(e.to_string()))?;
+        self.raw
+            .campaign()
+            .map_err(|e| GroupError::Raft(e.to_string()))?;
         self.after_input();
         Ok(())
     }
@@ -319,7 +339,10 @@ impl Group {
             return Ok(());
         }
         if self.refused.contains(&from) && !matches!(msg, Msg::Hello(_) | Msg::Refuse(_)) {
-            return Err(StepError::Refused { from, reason: "refused at handshake".into() });
+            return Err(StepError::Refused {
+                from,
+                reason: "refused at handshake".into(),
+            });
         }
         if from != self.cfg.node {
             self.last_heard.insert(from, self.now);
@@ -329,7 +352,10 @@ impl Group {
             Msg::Refuse(r) => {
                 self.refused.insert(from);
                 self.connected.remove(&from);
-                self.out_events.push(Event::Refused { peer: from, reason: r.reason });
+                self.out_events.push(Event::Refused {
+                    peer: from,
+                    reason: r.reason,
+                });
                 Ok(())
             }
             Msg::Join(j) => {
@@ -362,7 +388,10 @@ impl Group {
     pub fn step_bytes(&mut self, from: NodeId, bytes: &[u8]) -> Result<(), StepError> {
         match Msg::decode(bytes) {
             Ok(msg) => self.step(from, msg),
-            Err(e) => Err(StepError::MalformedRaft { from, detail: e.to_string() }),
+            Err(e) => Err(StepError::MalformedRaft {
+                from,
+                detail: e.to_string(),
+            }),
         }
     }
 
@@ -370,7 +399,10 @@ impl Group {
     /// `Event::Ordered { local: Some(id) }` or `Event::ProposalFailed { id }`.
     pub fn propose(&mut self, payload: Vec<u8>) -> Result<ProposalId, ProposeError> {
         if payload.len() > trireme_types::MAX_WRITESET_BYTES {
-            return Err(ProposeError::TooLarge { size: payload.len(), limit: trireme_types::MAX_WRITESET_BYTES });
+            return Err(ProposeError::TooLarge {
+                size: payload.len(),
+                limit: trireme_types::MAX_WRITESET_BYTES,
+            });
         }
         self.check_can_propose(false)?;
         let id = self.props.push(ProposalBody::Writeset(payload));
@@ -403,7 +435,9 @@ impl Group {
             return Err(ProposeError::NotPrimary);
         }
         if self.props.pending.len() >= self.cfg.max_pending_proposals {
-            return Err(ProposeError::Backlog { pending: self.props.pending.len() });
+            return Err(ProposeError::Backlog {
+                pending: self.props.pending.len(),
+            });
         }
         Ok(())
     }
@@ -464,7 +498,13 @@ impl Group {
             self.out_events.push(Event::ReadIndexFailed { ctx });
             return;
         }
-        self.reads.insert(ctx, ReadRequest { issued: self.now, attempt: 0 });
+        self.reads.insert(
+            ctx,
+            ReadRequest {
+                issued: self.now,
+                attempt: 0,
+            },
+        );
         self.issue_read(ctx, 0);
         self.after_input();
     }
@@ -479,9 +519,18 @@ impl Group {
         }
         let old = self.raw.store().sm.clone();
         let number = self.generation.map_or(1, |g| g.number + 1);
-        let generation = Generation { number, origin: self.cfg.node };
+        let generation = Generation {
+            number,
+            origin: self.cfg.node,
+        };
         let me = Self::info_of(&self.cfg);
-        let mut sm = SmState::bootstrap(old.history, generation, old.last_seqno, me, self.props.epoch);
+        let mut sm = SmState::bootstrap(
+            old.history,
+            generation,
+            old.last_seqno,
+            me,
+            self.props.epoch,
+        );
         sm.last_view_id = old.last_view_id;
         sm.view = old.view.clone();
         sm.commit_cut = old.commit_cut;
@@ -496,7 +545,10 @@ impl Group {
     /// (No `advance`: there is no durable state, so nothing needs acknowledging; log appends
     /// happen inside the core before any message that depends on them is released.)
     pub fn take_ready(&mut self) -> Ready {
-        Ready { messages: std::mem::take(&mut self.out_messages), events: std::mem::take(&mut self.out_events) }
+        Ready {
+            messages: std::mem::take(&mut self.out_messages),
+            events: std::mem::take(&mut self.out_events),
+        }
     }
 
     /// The `Hello` to send first on every new connection.
@@ -531,25 +583,39 @@ impl Group {
             node: self.cfg.node,
             role: role_of(raft.state),
             term: raft.term,
-            leader: if raft.leader_id == self.me { Some(self.cfg.node) } else { self.peers.get(&raft.leader_id).copied() },
+            leader: if raft.leader_id == self.me {
+                Some(self.cfg.node)
+            } else {
+                self.peers.get(&raft.leader_id).copied()
+            },
             primary: self.is_primary(),
             lease_until,
             tick: self.now,
             view: self.last_view.clone(),
             members: {
-                let mut v: Vec<NodeId> = sm.members.iter().filter(|m| m.voter).map(|m| m.info.id).collect();
+                let mut v: Vec<NodeId> = sm
+                    .members
+                    .iter()
+                    .filter(|m| m.voter)
+                    .map(|m| m.info.id)
+                    .collect();
                 v.sort();
                 v
             },
             last_seqno: sm.last_seqno,
             history: sm.history,
-            position: Position { history: sm.history, seqno: sm.last_seqno },
+            position: Position {
+                history: sm.history,
+                seqno: sm.last_seqno,
+            },
         }
     }
 
     /// Primary right now: listed in the last primary view and under a valid lease.
     pub fn is_primary(&self) -> bool {
-        self.phase == Phase::Member && self.view_state == ViewState::Primary && self.lease_until().is_some()
+        self.phase == Phase::Member
+            && self.view_state == ViewState::Primary
+            && self.lease_until().is_some()
     }
 
     /// The primary claim (cheaper than `status()`): `Some` exactly when `is_primary()`.
@@ -558,8 +624,17 @@ impl Group {
             return None;
         }
         let raft = &self.raw.raft;
-        let leader = if raft.leader_id == self.me { Some(self.cfg.node) } else { self.peers.get(&raft.leader_id).copied() };
-        Some(LeaseClaim { term: raft.term, leader: leader?, until_tick: self.lease_until()?, now_tick: self.now })
+        let leader = if raft.leader_id == self.me {
+            Some(self.cfg.node)
+        } else {
+            self.peers.get(&raft.leader_id).copied()
+        };
+        Some(LeaseClaim {
+            term: raft.term,
+            leader: leader?,
+            until_tick: self.lease_until()?,
+            now_tick: self.now,
+        })
     }
 
     /// Entries held in the in-memory raft log (for memory-bound checks).
@@ -571,7 +646,9 @@ impl Group {
     #[doc(hidden)]
     pub fn debug_state(&self) -> String {
         let sm = &self.raw.store().sm;
-        let rec = sm.member(self.cfg.node).map(|m| (m.epoch, m.last_seq, m.voter));
+        let rec = sm
+            .member(self.cfg.node)
+            .map(|m| (m.epoch, m.last_seq, m.voter));
         let front = self.props.pending.front().map(|p| (p.epoch, p.seq));
         format!(
             "phase={:?} view_state={:?} epoch={} pending={} front={front:?} sent={} sent_to={:?} sm_self={rec:?} applied={} first={} last={}",
@@ -598,17 +675,31 @@ impl Group {
 
     fn on_hello(&mut self, from: NodeId, h: Hello) -> Result<(), StepError> {
         let reason = if h.cluster_name != self.cfg.cluster_name {
-            Some(format!("cluster name '{}' differs from ours ('{}')", h.cluster_name, self.cfg.cluster_name))
+            Some(format!(
+                "cluster name '{}' differs from ours ('{}')",
+                h.cluster_name, self.cfg.cluster_name
+            ))
         } else if h.protocol != PROTOCOL_VERSION {
-            Some(format!("protocol {} differs from ours ({PROTOCOL_VERSION})", h.protocol))
+            Some(format!(
+                "protocol {} differs from ours ({PROTOCOL_VERSION})",
+                h.protocol
+            ))
         } else if h.node != from {
-            Some(format!("hello names node {} on the connection of {from}", h.node))
+            Some(format!(
+                "hello names node {} on the connection of {from}",
+                h.node
+            ))
         } else {
             None
         };
         if let Some(reason) = reason {
             log::warn!("refusing {from}: {reason}");
-            self.out_messages.push((from, Msg::Refuse(Refuse { reason: reason.clone() })));
+            self.out_messages.push((
+                from,
+                Msg::Refuse(Refuse {
+                    reason: reason.clone(),
+                }),
+            ));
             self.connected.remove(&from);
             self.refused.insert(from);
             return Err(StepError::Refused { from, reason });
@@ -636,7 +727,10 @@ impl Group {
     }
 
     fn join_request(&self) -> JoinRequest {
-        JoinRequest { member: Self::info_of(&self.cfg), epoch: self.props.epoch }
+        JoinRequest {
+            member: Self::info_of(&self.cfg),
+            epoch: self.props.epoch,
+        }
     }
 
     fn send_join_request(&mut self, to: NodeId) {
@@ -687,9 +781,16 @@ impl Group {
         if self.raw.raft.state == StateRole::Leader {
             self.start_transfer();
         } else if let Some(leader) = self.leader_node() {
-            if self.last_leave_sent == 0 || self.now >= self.last_leave_sent + self.cfg.election_ticks {
+            if self.last_leave_sent == 0
+                || self.now >= self.last_leave_sent + self.cfg.election_ticks
+            {
                 self.last_leave_sent = self.now;
-                self.out_messages.push((leader, Msg::Leave(LeaveRequest { node: self.cfg.node })));
+                self.out_messages.push((
+                    leader,
+                    Msg::Leave(LeaveRequest {
+                        node: self.cfg.node,
+                    }),
+                ));
             }
         }
     }
@@ -705,7 +806,10 @@ impl Group {
 
     fn on_progress(&mut self, from: NodeId, p: ProgressReport) {
         if self.raw.raft.state == StateRole::Leader && self.raw.store().sm.is_member(from) {
-            let e = self.committed_reports.entry(from).or_insert(Seqno::UNDEFINED);
+            let e = self
+                .committed_reports
+                .entry(from)
+                .or_insert(Seqno::UNDEFINED);
             if p.committed > *e {
                 *e = p.committed;
             }
@@ -719,7 +823,9 @@ impl Group {
     fn periodic(&mut self) {
         let e = self.cfg.election_ticks;
         let h = self.cfg.heartbeat_ticks;
-        if self.wants_admission() && (self.last_join_sent == 0 || self.now >= self.last_join_sent + e) {
+        if self.wants_admission()
+            && (self.last_join_sent == 0 || self.now >= self.last_join_sent + e)
+        {
             self.last_join_sent = self.now;
             let targets: Vec<NodeId> = self.connected.iter().copied().collect();
             for t in targets {
@@ -742,7 +848,7 @@ impl Group {
         }
         self.retry_reads();
         self.successor_tick();
-        if self.now % h == 0 {
+        if self.now.is_multiple_of(h) {
             self.report_progress();
             if self.raw.raft.state == StateRole::Leader {
                 self.leader_heartbeat_duties();
@@ -762,7 +868,9 @@ impl Group {
             return;
         }
         if self.raw.raft.state == StateRole::Leader {
-            let stale = self.transfer_started.is_none_or(|t| self.now >= t + self.cfg.election_ticks);
+            let stale = self
+                .transfer_started
+                .is_none_or(|t| self.now >= t + self.cfg.election_ticks);
             if stale {
                 self.start_transfer();
             }
@@ -781,7 +889,12 @@ impl Group {
             self.committed_reports.insert(me, self.local_committed);
         } else if let Some(leader) = self.leader_node() {
             self.reported_committed = self.local_committed;
-            self.out_messages.push((leader, Msg::Progress(ProgressReport { committed: self.local_committed })));
+            self.out_messages.push((
+                leader,
+                Msg::Progress(ProgressReport {
+                    committed: self.local_committed,
+                }),
+            ));
         }
     }
 
@@ -830,7 +943,11 @@ impl Group {
             .filter(|m| m.voter)
             .filter(|m| {
                 m.info.id == self.cfg.node
-                    || (!self.lost.contains_key(&m.info.id) && self.last_heard.get(&m.info.id).is_some_and(|t| *t >= recent))
+                    || (!self.lost.contains_key(&m.info.id)
+                        && self
+                            .last_heard
+                            .get(&m.info.id)
+                            .is_some_and(|t| *t >= recent))
             })
             .map(|m| m.info.to_member())
             .collect();
@@ -839,7 +956,14 @@ impl Group {
         }
         members.sort_by_key(|m| m.id);
         let my_index = members.iter().position(|m| m.id == self.cfg.node);
-        GroupView { history: sm.history, seqno: Seqno::UNDEFINED, view_id: ViewId::NONE, primary: false, members, my_index }
+        GroupView {
+            history: sm.history,
+            seqno: Seqno::UNDEFINED,
+            view_id: ViewId::NONE,
+            primary: false,
+            members,
+            my_index,
+        }
     }
 
     // ----------------------------------------------------------------------------------
@@ -847,7 +971,14 @@ impl Group {
     // ----------------------------------------------------------------------------------
 
     fn voter_shorts(&self) -> Vec<u64> {
-        self.raw.store().sm.members.iter().filter(|m| m.voter).map(|m| m.short).collect()
+        self.raw
+            .store()
+            .sm
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .map(|m| m.short)
+            .collect()
     }
 
     /// The local tick before which this node holds (leader) or relies on (follower) a
@@ -864,11 +995,18 @@ impl Group {
                 if !voters.contains(&self.me) {
                     return None;
                 }
-                lease.until(self.now, &voters, self.me, self.cfg.election_ticks, self.cfg.lease_margin_ticks)
+                lease.until(
+                    self.now,
+                    &voters,
+                    self.me,
+                    self.cfg.election_ticks,
+                    self.cfg.lease_margin_ticks,
+                )
             }
             StateRole::Follower => {
                 let d = self.derived?;
-                (d.term == raft.term && d.leader == raft.leader_id && self.now < d.until).then_some(d.until)
+                (d.term == raft.term && d.leader == raft.leader_id && self.now < d.until)
+                    .then_some(d.until)
             }
             _ => None,
         }
@@ -879,7 +1017,10 @@ impl Group {
         if let Some(lease) = self.leader_lease.as_mut() {
             lease.maybe_unlock(now, e);
         }
-        if self.raw.raft.state == StateRole::Leader && self.lease_until().is_some() && !self.had_lease_this_term {
+        if self.raw.raft.state == StateRole::Leader
+            && self.lease_until().is_some()
+            && !self.had_lease_this_term
+        {
             self.had_lease_this_term = true;
             // Tell the followers at once rather than at the next heartbeat.
             self.raw.ping();
@@ -897,7 +1038,9 @@ impl Group {
         }
         let e = self.cfg.election_ticks;
         let timeout = e + self.rng.below(e);
-        self.raw.raft.set_randomized_election_timeout(timeout as usize);
+        self.raw
+            .raft
+            .set_randomized_election_timeout(timeout as usize);
         let (old_state, old_term) = self.observed_role;
         self.observed_role = role;
         if role.1 != old_term {
@@ -943,7 +1086,13 @@ impl Group {
             .map(|(ctx, r)| (*ctx, r.attempt + 1))
             .collect();
         for (ctx, attempt) in due {
-            self.reads.insert(ctx, ReadRequest { issued: self.now, attempt });
+            self.reads.insert(
+                ctx,
+                ReadRequest {
+                    issued: self.now,
+                    attempt,
+                },
+            );
             self.issue_read(ctx, attempt);
         }
     }
@@ -989,7 +1138,8 @@ impl Group {
     /// The common tail of every input: drain raft, let the leader act, flush proposals.
     fn after_input(&mut self) {
         if self.phase == Phase::Left {
-            self.out_messages.retain(|(_, m)| matches!(m, Msg::Refuse(_)));
+            self.out_messages
+                .retain(|(_, m)| matches!(m, Msg::Refuse(_)));
             return;
         }
         self.drive();

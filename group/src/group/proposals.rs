@@ -52,10 +52,18 @@ impl Proposals {
     pub(crate) fn push(&mut self, body: ProposalBody) -> ProposalId {
         let id = ProposalId(self.next_id);
         self.next_id += 1;
-        let p = Pending { id, epoch: self.epoch, seq: self.next_seq, body };
+        let p = Pending {
+            id,
+            epoch: self.epoch,
+            seq: self.next_seq,
+            body,
+        };
         self.next_seq += 1;
         if let Some(last) = self.pending.back() {
-            assert!((last.epoch, last.seq) < (p.epoch, p.seq), "pending stays in origin order");
+            assert!(
+                (last.epoch, last.seq) < (p.epoch, p.seq),
+                "pending stays in origin order"
+            );
         }
         self.pending.push_back(p);
         id
@@ -68,7 +76,12 @@ impl Proposals {
         let front = self.pending.front()?;
         if (front.epoch, front.seq) != (epoch, seq) {
             // Only abandoned epochs can be delivered out of our queue's order.
-            assert!(epoch < front.epoch, "own delivery ({epoch},{seq}) skips pending ({},{})", front.epoch, front.seq);
+            assert!(
+                epoch < front.epoch,
+                "own delivery ({epoch},{seq}) skips pending ({},{})",
+                front.epoch,
+                front.seq
+            );
             return None;
         }
         let p = self.pending.pop_front().expect("front exists");
@@ -83,7 +96,10 @@ impl Proposals {
         while let Some(front) = self.pending.front() {
             if front.epoch < epoch || (front.epoch == epoch && front.seq <= last_seq) {
                 let p = self.pending.pop_front().expect("front exists");
-                out.push(Event::ProposalFailed { id: p.id, reason: ProposalFailReason::NonPrimary });
+                out.push(Event::ProposalFailed {
+                    id: p.id,
+                    reason: ProposalFailReason::NonPrimary,
+                });
             } else {
                 break;
             }
@@ -103,14 +119,18 @@ impl Proposals {
             Some(p) => (p.epoch, p.seq),
             None => (self.epoch, self.next_seq),
         };
-        let continues = (next.0 == epoch && next.1 == last_seq + 1) || (next.0 > epoch && next.1 == 1);
+        let continues =
+            (next.0 == epoch && next.1 == last_seq + 1) || (next.0 > epoch && next.1 == 1);
         if !continues {
             if next.0 < epoch && self.pending.is_empty() {
                 self.epoch = epoch;
                 self.next_seq = last_seq + 1;
             } else {
                 for p in self.pending.drain(..) {
-                    out.push(Event::ProposalFailed { id: p.id, reason: ProposalFailReason::NonPrimary });
+                    out.push(Event::ProposalFailed {
+                        id: p.id,
+                        reason: ProposalFailReason::NonPrimary,
+                    });
                 }
                 self.epoch = self.epoch.max(epoch) + 1;
                 self.next_seq = 1;
@@ -145,7 +165,13 @@ mod tests {
         assert_eq!(p.delivered(0, 1, 5), Some(a));
         let mut out = Vec::new();
         p.fail_all(ProposalFailReason::NonPrimary, &mut out);
-        assert_eq!(out, vec![Event::ProposalFailed { id: b, reason: ProposalFailReason::NonPrimary }]);
+        assert_eq!(
+            out,
+            vec![Event::ProposalFailed {
+                id: b,
+                reason: ProposalFailReason::NonPrimary
+            }]
+        );
         let c = p.push(ProposalBody::Writeset(vec![3]));
         // The abandoned (0, 2) is ordered after all: delivered as remote.
         assert_eq!(p.delivered(0, 2, 6), None);

@@ -5,7 +5,10 @@ use super::{Group, Phase, Succession, ViewState};
 use crate::command::Command;
 use crate::event::StepError;
 use crate::lease::DerivedLease;
-use crate::msg::{Abdicate, Generation, LeaseStamp, Msg, ProposalBody, ProposeBatch, RaftEnvelope, ForwardedProposal};
+use crate::msg::{
+    Abdicate, ForwardedProposal, Generation, LeaseStamp, Msg, ProposalBody, ProposeBatch,
+    RaftEnvelope,
+};
 use crate::state::{Admission, SmState};
 use crate::storage::LogStore;
 use protobuf::Message as _;
@@ -18,16 +21,25 @@ const MAX_FORWARD_BATCH: usize = 256;
 
 /// Messages a leader sends that make a follower reset its election timer.
 fn is_leader_message(t: MessageType) -> bool {
-    matches!(t, MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot)
+    matches!(
+        t,
+        MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
+    )
 }
 
 impl Group {
     /// Wraps raft's outgoing messages for the transport.
     pub(super) fn queue_raft_messages(&mut self, msgs: Vec<RaftMessage>) {
-        let Some(generation) = self.generation else { return };
+        let Some(generation) = self.generation else {
+            return;
+        };
         for m in msgs {
             let Some(&to) = self.peers.get(&m.to) else {
-                log::debug!("no node id known for raft id {}; dropping {:?}", m.to, m.get_msg_type());
+                log::debug!(
+                    "no node id known for raft id {}; dropping {:?}",
+                    m.to,
+                    m.get_msg_type()
+                );
                 continue;
             };
             if m.get_msg_type() == MessageType::MsgSnapshot {
@@ -44,13 +56,24 @@ impl Group {
                     continue;
                 }
             };
-            self.out_messages.push((to, Msg::Raft(RaftEnvelope { generation, stamp, message: bytes })));
+            self.out_messages.push((
+                to,
+                Msg::Raft(RaftEnvelope {
+                    generation,
+                    stamp,
+                    message: bytes,
+                }),
+            ));
         }
     }
 
     fn stamp_for(&self, to: u64) -> LeaseStamp {
         let raft = &self.raw.raft;
-        let mut stamp = LeaseStamp { term: raft.term, sent_tick: self.now, ..LeaseStamp::default() };
+        let mut stamp = LeaseStamp {
+            term: raft.term,
+            sent_tick: self.now,
+            ..LeaseStamp::default()
+        };
         if raft.state == StateRole::Leader {
             if let Some(lease) = &self.leader_lease {
                 stamp.echo_tick = lease.ack(to).map_or(0, |a| a.follower_tick);
@@ -66,8 +89,11 @@ impl Group {
     }
 
     pub(super) fn on_raft(&mut self, from: NodeId, env: RaftEnvelope) -> Result<(), StepError> {
-        let mut m = RaftMessage::parse_from_bytes(&env.message)
-            .map_err(|e| StepError::MalformedRaft { from, detail: e.to_string() })?;
+        let mut m =
+            RaftMessage::parse_from_bytes(&env.message).map_err(|e| StepError::MalformedRaft {
+                from,
+                detail: e.to_string(),
+            })?;
         self.validate_raft(from, &m)?;
         // The transport authenticated `from`: this is how a joiner learns raft ids.
         self.peers.insert(m.from, from);
@@ -76,8 +102,10 @@ impl Group {
         }
         if m.get_msg_type() == MessageType::MsgSnapshot {
             let snap = m.get_snapshot();
-            let state = SmState::decode(snap.get_data())
-                .map_err(|e| StepError::MalformedRaft { from, detail: format!("snapshot: {e}") })?;
+            let state = SmState::decode(snap.get_data()).map_err(|e| StepError::MalformedRaft {
+                from,
+                detail: format!("snapshot: {e}"),
+            })?;
             if state.generation != env.generation {
                 return Err(StepError::OtherGeneration { from });
             }
@@ -86,8 +114,10 @@ impl Group {
         let msg_type = m.get_msg_type();
         let mut allowed_forced = false;
         let mut candidate_behind = false;
-        if matches!(msg_type, MessageType::MsgRequestVote | MessageType::MsgRequestPreVote)
-            && m.get_context() == CAMPAIGN_TRANSFER
+        if matches!(
+            msg_type,
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+        ) && m.get_context() == CAMPAIGN_TRANSFER
         {
             allowed_forced = self.allow_forced_vote(m.from);
             if !allowed_forced {
@@ -121,9 +151,17 @@ impl Group {
 
     /// Rejects what raft-rs would choke on or what can only be a local message.
     fn validate_raft(&self, from: NodeId, m: &RaftMessage) -> Result<(), StepError> {
-        let bad = |detail: &str| Err(StepError::MalformedRaft { from, detail: detail.to_string() });
+        let bad = |detail: &str| {
+            Err(StepError::MalformedRaft {
+                from,
+                detail: detail.to_string(),
+            })
+        };
         if m.from != from.short_id() {
-            return Err(StepError::WrongSender { from, claimed: m.from });
+            return Err(StepError::WrongSender {
+                from,
+                claimed: m.from,
+            });
         }
         if m.to != self.me {
             return bad("addressed to another raft id");
@@ -142,10 +180,8 @@ impl Group {
                 }
                 return Ok(());
             }
-            MessageType::MsgSnapshot => {
-                if m.get_snapshot().get_metadata().index == 0 {
-                    return bad("empty snapshot");
-                }
+            MessageType::MsgSnapshot if m.get_snapshot().get_metadata().index == 0 => {
+                return bad("empty snapshot");
             }
             _ => {}
         }
@@ -158,7 +194,12 @@ impl Group {
     /// Raft messages of another generation are dropped, except that a node outside the
     /// primary component (or a fresh joiner) adopts a newer generation whose leader writes
     /// to it: it was admitted there (after `force_bootstrap` elsewhere).
-    fn accept_generation(&mut self, from: NodeId, generation: Generation, t: MessageType) -> Result<bool, StepError> {
+    fn accept_generation(
+        &mut self,
+        from: NodeId,
+        generation: Generation,
+        t: MessageType,
+    ) -> Result<bool, StepError> {
         match self.generation {
             Some(g) if g == generation => Ok(true),
             None if is_leader_message(t) => {
@@ -175,11 +216,19 @@ impl Group {
                 if !may_switch {
                     return Err(StepError::OtherGeneration { from });
                 }
-                log::info!("switching to group generation {} of {}", generation.number, generation.origin);
+                log::info!(
+                    "switching to group generation {} of {}",
+                    generation.number,
+                    generation.origin
+                );
                 let placeholder = Self::placeholder_state(&self.cfg, self.raw.store().sm.history);
                 // Keep our view of the old state for the proposals epoch and the status; the
                 // snapshot will replace it.
-                let raw = RawNode::new(&Self::raft_config(&self.cfg, 0), LogStore::empty(placeholder), &self.logger);
+                let raw = RawNode::new(
+                    &Self::raft_config(&self.cfg, 0),
+                    LogStore::empty(placeholder),
+                    &self.logger,
+                );
                 match raw {
                     Ok(raw) => {
                         self.raw = raw;
@@ -197,42 +246,52 @@ impl Group {
     }
 
     fn is_campaigning(&self) -> bool {
-        matches!(self.raw.raft.state, StateRole::Candidate | StateRole::Leader)
+        matches!(
+            self.raw.raft.state,
+            StateRole::Candidate | StateRole::Leader
+        )
     }
 
     /// Lease bookkeeping after raft has taken a message.
     fn on_stamp(&mut self, from: u64, t: MessageType, msg_term: u64, stamp: LeaseStamp) {
         let raft = &self.raw.raft;
         match raft.state {
-            StateRole::Leader => {
-                if stamp.term == raft.term && stamp.echo_tick > 0 && msg_term == raft.term {
-                    if let Some(lease) = self.leader_lease.as_mut() {
-                        if lease.term == raft.term {
-                            lease.record_ack(from, stamp.echo_tick, stamp.sent_tick);
-                        }
-                    }
+            StateRole::Leader
+                if stamp.term == raft.term && stamp.echo_tick > 0 && msg_term == raft.term =>
+            {
+                if let Some(lease) = self.leader_lease.as_mut().filter(|l| l.term == raft.term) {
+                    lease.record_ack(from, stamp.echo_tick, stamp.sent_tick);
                 }
             }
-            StateRole::Follower => {
-                // Raft accepted a message of our leader's current term: it reset its election
-                // timer, so we may echo this send tick as a lease acknowledgement.
-                if is_leader_message(t) && raft.leader_id == from && raft.term == stamp.term && msg_term == raft.term {
-                    let term = raft.term;
-                    let tick = match self.echo {
-                        Some((t0, l0, old)) if t0 == term && l0 == from => old.max(stamp.sent_tick),
-                        _ => stamp.sent_tick,
-                    };
-                    self.echo = Some((term, from, tick));
-                    if stamp.echo_tick > 0 && stamp.lease_remaining > 0 {
-                        let until = stamp.echo_tick + stamp.lease_remaining;
-                        let better = self.derived.is_none_or(|d| d.term != term || d.leader != from || d.until < until);
-                        if better {
-                            self.derived = Some(DerivedLease { term, leader: from, until });
-                        }
+            // Raft accepted a message of our leader's current term: it reset its election
+            // timer, so we may echo this send tick as a lease acknowledgement.
+            StateRole::Follower
+                if is_leader_message(t)
+                    && raft.leader_id == from
+                    && raft.term == stamp.term
+                    && msg_term == raft.term =>
+            {
+                let term = raft.term;
+                let tick = match self.echo {
+                    Some((t0, l0, old)) if t0 == term && l0 == from => old.max(stamp.sent_tick),
+                    _ => stamp.sent_tick,
+                };
+                self.echo = Some((term, from, tick));
+                if stamp.echo_tick > 0 && stamp.lease_remaining > 0 {
+                    let until = stamp.echo_tick + stamp.lease_remaining;
+                    let better = self
+                        .derived
+                        .is_none_or(|d| d.term != term || d.leader != from || d.until < until);
+                    if better {
+                        self.derived = Some(DerivedLease {
+                            term,
+                            leader: from,
+                            until,
+                        });
                     }
-                    if stamp.compact_to > self.follower_compact_to {
-                        self.follower_compact_to = stamp.compact_to;
-                    }
+                }
+                if stamp.compact_to > self.follower_compact_to {
+                    self.follower_compact_to = stamp.compact_to;
                 }
             }
             _ => {}
@@ -249,9 +308,14 @@ impl Group {
         }
         if leader == self.me {
             let target = self.transfer_target();
-            return self.leader_lease.as_ref().is_some_and(|l| l.abdicated) && target == Some(candidate);
+            return self.leader_lease.as_ref().is_some_and(|l| l.abdicated)
+                && target == Some(candidate);
         }
-        if self.peers.get(&leader).is_some_and(|n| self.lost.contains_key(n)) {
+        if self
+            .peers
+            .get(&leader)
+            .is_some_and(|n| self.lost.contains_key(n))
+        {
             return true;
         }
         self.abdication_seen == Some((raft.term, leader, candidate))
@@ -292,7 +356,12 @@ impl Group {
         if self.raw.raft.state != StateRole::Follower || self.raw.raft.leader_id == 0 {
             return;
         }
-        self.leader_lost = Some(Succession { dead_leader: self.raw.raft.leader_id, since: self.now, attempts: 0, excluded: 0 });
+        self.leader_lost = Some(Succession {
+            dead_leader: self.raw.raft.leader_id,
+            since: self.now,
+            attempts: 0,
+            excluded: 0,
+        });
         self.successor_tick();
     }
 
@@ -300,7 +369,12 @@ impl Group {
         if self.dead_leader == 0 {
             return;
         }
-        self.leader_lost = Some(Succession { dead_leader: self.dead_leader, since: self.now, attempts: 0, excluded });
+        self.leader_lost = Some(Succession {
+            dead_leader: self.dead_leader,
+            since: self.now,
+            attempts: 0,
+            excluded,
+        });
         self.successor_tick();
     }
 
@@ -310,7 +384,15 @@ impl Group {
     /// A survivor cut off from the others does not hold everyone up, and two survivors that
     /// noticed the death at slightly different times cannot keep splitting the vote.
     pub(super) fn successor_tick(&mut self) {
-        let Some(Succession { dead_leader, since, attempts, excluded }) = self.leader_lost else { return };
+        let Some(Succession {
+            dead_leader,
+            since,
+            attempts,
+            excluded,
+        }) = self.leader_lost
+        else {
+            return;
+        };
         let raft = &self.raw.raft;
         let live_leader = raft.leader_id != 0 && raft.leader_id != dead_leader;
         if live_leader || raft.state == StateRole::Leader || self.phase != Phase::Member {
@@ -323,7 +405,11 @@ impl Group {
             .store()
             .sm
             .voters()
-            .filter(|m| Some(m.info.id) != dead && !self.lost.contains_key(&m.info.id) && m.short != excluded)
+            .filter(|m| {
+                Some(m.info.id) != dead
+                    && !self.lost.contains_key(&m.info.id)
+                    && m.short != excluded
+            })
             .map(|m| m.short)
             .collect();
         ranked.sort_unstable();
@@ -339,7 +425,12 @@ impl Group {
         let stagger = (2 * self.cfg.heartbeat_ticks).max(self.cfg.election_ticks / 4);
         let turn = rank as u64 + attempts * ranked.len() as u64;
         if self.now >= since + turn * stagger {
-            self.leader_lost = Some(Succession { dead_leader, since, attempts: attempts + 1, excluded });
+            self.leader_lost = Some(Succession {
+                dead_leader,
+                since,
+                attempts: attempts + 1,
+                excluded,
+            });
             // We voted for another survivor in this term: its election is under way.
             let voted_other = raft.vote != 0 && raft.vote != self.me && raft.vote != dead_leader;
             if !voted_other {
@@ -389,8 +480,18 @@ impl Group {
             return true;
         }
         let command = match p.body {
-            ProposalBody::Writeset(payload) => Command::Writeset { origin, epoch: p.epoch, seq: p.seq, payload },
-            ProposalBody::Control(control) => Command::Control { origin, epoch: p.epoch, seq: p.seq, control },
+            ProposalBody::Writeset(payload) => Command::Writeset {
+                origin,
+                epoch: p.epoch,
+                seq: p.seq,
+                payload,
+            },
+            ProposalBody::Control(control) => Command::Control {
+                origin,
+                epoch: p.epoch,
+                seq: p.seq,
+                control,
+            },
         };
         if self.raw.propose(Vec::new(), command.encode()).is_err() {
             return false;
@@ -404,7 +505,9 @@ impl Group {
     /// duplicates and gaps from being appended.
     fn tail_admit(&self, origin: NodeId, epoch: u64, seq: u64) -> Admission {
         let sm = &self.raw.store().sm;
-        let Some(rec) = sm.member(origin) else { return Admission::NotMember };
+        let Some(rec) = sm.member(origin) else {
+            return Admission::NotMember;
+        };
         let (e, last) = match self.tail.get(&origin) {
             Some(&(te, ts)) if (te, ts) > (rec.epoch, rec.last_seq) => (te, ts),
             _ => (rec.epoch, rec.last_seq),
@@ -434,15 +537,25 @@ impl Group {
         if last <= applied {
             return;
         }
-        let ents = self.raw.raft.raft_log.entries(applied + 1, None, raft::GetEntriesContext::empty(false));
+        let ents = self.raw.raft.raft_log.entries(
+            applied + 1,
+            None,
+            raft::GetEntriesContext::empty(false),
+        );
         let Ok(ents) = ents else { return };
         for e in ents {
-            if e.get_entry_type() != raft::eraftpb::EntryType::EntryNormal || e.get_data().is_empty() {
+            if e.get_entry_type() != raft::eraftpb::EntryType::EntryNormal
+                || e.get_data().is_empty()
+            {
                 continue;
             }
             let (origin, epoch, seq) = match Command::decode(e.get_data()) {
-                Some(Command::Writeset { origin, epoch, seq, .. }) => (origin, epoch, seq),
-                Some(Command::Control { origin, epoch, seq, .. }) => (origin, epoch, seq),
+                Some(Command::Writeset {
+                    origin, epoch, seq, ..
+                }) => (origin, epoch, seq),
+                Some(Command::Control {
+                    origin, epoch, seq, ..
+                }) => (origin, epoch, seq),
                 _ => continue,
             };
             if self.tail_admit(origin, epoch, seq) == Admission::Deliver {
@@ -479,7 +592,11 @@ impl Group {
             let mut appended = false;
             while self.props.sent < self.props.pending.len() {
                 let p = self.props.pending[self.props.sent].clone();
-                let fp = ForwardedProposal { epoch: p.epoch, seq: p.seq, body: p.body };
+                let fp = ForwardedProposal {
+                    epoch: p.epoch,
+                    seq: p.seq,
+                    body: p.body,
+                };
                 let me = self.cfg.node;
                 if !self.propose_as_leader(me, fp) {
                     break;
@@ -489,18 +606,32 @@ impl Group {
             }
             return appended;
         }
-        let Some(to) = self.peers.get(&leader).copied() else { return false };
-        let Some(generation) = self.generation else { return false };
+        let Some(to) = self.peers.get(&leader).copied() else {
+            return false;
+        };
+        let Some(generation) = self.generation else {
+            return false;
+        };
         while self.props.sent < self.props.pending.len() {
             let end = (self.props.sent + MAX_FORWARD_BATCH).min(self.props.pending.len());
             let proposals: Vec<ForwardedProposal> = self
                 .props
                 .pending
                 .range(self.props.sent..end)
-                .map(|p| ForwardedProposal { epoch: p.epoch, seq: p.seq, body: p.body.clone() })
+                .map(|p| ForwardedProposal {
+                    epoch: p.epoch,
+                    seq: p.seq,
+                    body: p.body.clone(),
+                })
                 .collect();
             self.props.sent = end;
-            self.out_messages.push((to, Msg::Propose(ProposeBatch { generation, proposals })));
+            self.out_messages.push((
+                to,
+                Msg::Propose(ProposeBatch {
+                    generation,
+                    proposals,
+                }),
+            ));
         }
         false
     }

@@ -100,7 +100,13 @@ impl Options {
     pub fn swarm(rng: &mut Rng) -> Options {
         let election_ticks = rng.between(8, 20);
         let heartbeat_ticks = rng.between(1, election_ticks / 4);
-        let on = |rng: &mut Rng, max: u64| if rng.chance(2, 3) { rng.between(1, max) } else { 0 };
+        let on = |rng: &mut Rng, max: u64| {
+            if rng.chance(2, 3) {
+                rng.between(1, max)
+            } else {
+                0
+            }
+        };
         // One network hop stays well below the election timeout (a LAN round trip is a few
         // hundred microseconds against a one-second timeout); leases need 2 round trips of room.
         let hop_max = (election_ticks / 6).max(1);
@@ -111,7 +117,11 @@ impl Options {
             election_ticks,
             heartbeat_ticks,
             suspect_ticks: election_ticks * rng.between(2, 6),
-            max_log_entries: if rng.chance(1, 3) { rng.between(16, 64) } else { 2000 },
+            max_log_entries: if rng.chance(1, 3) {
+                rng.between(16, 64)
+            } else {
+                2000
+            },
             delay_min,
             delay_max,
             loss: on(rng, 150),
@@ -145,7 +155,10 @@ pub enum Item {
 pub enum SlotState {
     Up,
     /// SIGSTOPped at global tick `since`; resumes at `until`.
-    Paused { since: u64, until: u64 },
+    Paused {
+        since: u64,
+        until: u64,
+    },
     Down,
     Left,
 }
@@ -354,7 +367,11 @@ impl Sim {
         self.slots[slot].state = SlotState::Up;
         self.slots[slot].last = Some(0);
         self.slots[slot].transfer_point = Some(0);
-        self.note(format!("bootstrap {} as {}", self.slots[slot].name, short(id)));
+        self.note(format!(
+            "bootstrap {} as {}",
+            self.slots[slot].name,
+            short(id)
+        ));
         self.drain(slot);
     }
 
@@ -366,7 +383,14 @@ impl Sim {
     pub fn start_joiner_in(&mut self, slot: usize, cluster: &str) {
         let id = self.slots[slot].id;
         let cfg = self.config(slot, id, cluster);
-        let g = Group::join(cfg, Position { history: self.history, seqno: Seqno::UNDEFINED }).expect("join");
+        let g = Group::join(
+            cfg,
+            Position {
+                history: self.history,
+                seqno: Seqno::UNDEFINED,
+            },
+        )
+        .expect("join");
         let s = &mut self.slots[slot];
         s.group = Some(g);
         s.state = SlotState::Up;
@@ -375,7 +399,11 @@ impl Sim {
         s.ctl_pos = (0, 0);
         s.wants_state = false;
         s.leaving = false;
-        self.note(format!("start joiner {} as {}", self.slots[slot].name, short(id)));
+        self.note(format!(
+            "start joiner {} as {}",
+            self.slots[slot].name,
+            short(id)
+        ));
         for other in 0..self.slots.len() {
             if other != slot && self.is_running_or_paused(other) && self.can_talk(slot, other) {
                 self.connect(slot, other);
@@ -384,7 +412,10 @@ impl Sim {
     }
 
     fn is_running_or_paused(&self, slot: usize) -> bool {
-        matches!(self.slots[slot].state, SlotState::Up | SlotState::Paused { .. })
+        matches!(
+            self.slots[slot].state,
+            SlotState::Up | SlotState::Paused { .. }
+        )
     }
 
     pub fn is_up(&self, slot: usize) -> bool {
@@ -444,26 +475,38 @@ impl Sim {
 
     fn schedule_notice(&mut self, slot: usize, peer: NodeId, connected: bool, delay: u64) {
         self.net_seq += 1;
-        self.notices.insert((self.now + delay, self.net_seq), (slot, peer, connected));
+        self.notices
+            .insert((self.now + delay, self.net_seq), (slot, peer, connected));
     }
 
     pub fn pause(&mut self, slot: usize, ticks: u64) {
         if self.slots[slot].state != SlotState::Up {
             return;
         }
-        let claim = self.slots[slot].group.as_ref().and_then(|g| g.lease_claim());
+        let claim = self.slots[slot]
+            .group
+            .as_ref()
+            .and_then(|g| g.lease_claim());
         self.slots[slot].claim_at_pause = claim;
-        self.slots[slot].state = SlotState::Paused { since: self.now, until: self.now + ticks };
+        self.slots[slot].state = SlotState::Paused {
+            since: self.now,
+            until: self.now + ticks,
+        };
         self.stats.pauses += 1;
         self.note(format!("pause {} for {ticks}", self.slots[slot].name));
     }
 
     fn resume(&mut self, slot: usize) {
-        let SlotState::Paused { since, .. } = self.slots[slot].state else { return };
+        let SlotState::Paused { since, .. } = self.slots[slot].state else {
+            return;
+        };
         self.slots[slot].state = SlotState::Up;
         self.slots[slot].claim_at_pause = None;
         let missed = self.now - since;
-        self.note(format!("resume {} after {missed} ticks", self.slots[slot].name));
+        self.note(format!(
+            "resume {} after {missed} ticks",
+            self.slots[slot].name
+        ));
         // SIGCONT: the runtime first catches up with the clock, then reads its sockets.
         for _ in 0..missed {
             if let Some(g) = self.slots[slot].group.as_mut() {
@@ -513,7 +556,10 @@ impl Sim {
         if self.slots[a].group.is_none() || self.slots[b].group.is_none() {
             return;
         }
-        self.note(format!("reconnect {} {}", self.slots[a].name, self.slots[b].name));
+        self.note(format!(
+            "reconnect {} {}",
+            self.slots[a].name, self.slots[b].name
+        ));
         self.connect(a, b);
         let (ia, ib) = (self.slots[a].id, self.slots[b].id);
         self.schedule_notice(a, ib, true, 1);
@@ -527,7 +573,10 @@ impl Sim {
         if self.reset_until.contains_key(&key) {
             return;
         }
-        self.note(format!("reset {} {}", self.slots[a].name, self.slots[b].name));
+        self.note(format!(
+            "reset {} {}",
+            self.slots[a].name, self.slots[b].name
+        ));
         self.reset_until.insert(key, self.now + ticks);
         let (ia, ib) = (self.slots[a].id, self.slots[b].id);
         self.schedule_notice(a, ib, false, 1);
@@ -558,7 +607,11 @@ impl Sim {
         self.by_id.insert((node, id), payload.clone());
         self.stats.proposals += 1;
         if self.verbose {
-            let line = format!("{} proposes {:?} as {id:?}", self.slots[slot].name, String::from_utf8_lossy(&payload));
+            let line = format!(
+                "{} proposes {:?} as {id:?}",
+                self.slots[slot].name,
+                String::from_utf8_lossy(&payload)
+            );
             self.note(line);
         }
         self.drain(slot);
@@ -582,7 +635,10 @@ impl Sim {
     }
 
     pub fn force_bootstrap(&mut self, slot: usize) -> bool {
-        let ok = self.slots[slot].group.as_mut().is_some_and(|g| g.force_bootstrap().is_ok());
+        let ok = self.slots[slot]
+            .group
+            .as_mut()
+            .is_some_and(|g| g.force_bootstrap().is_ok());
         if ok {
             self.note(format!("force bootstrap {}", self.slots[slot].name));
             self.drain(slot);
@@ -604,12 +660,18 @@ impl Sim {
         let n = self.slots.len();
         for slot in 0..n {
             if self.is_up(slot) {
-                let before = self.slots[slot].group.as_ref().map(|g| (g.status().role, g.status().term));
+                let before = self.slots[slot]
+                    .group
+                    .as_ref()
+                    .map(|g| (g.status().role, g.status().term));
                 if let Some(g) = self.slots[slot].group.as_mut() {
                     g.tick();
                 }
                 if self.verbose {
-                    let after = self.slots[slot].group.as_ref().map(|g| (g.status().role, g.status().term));
+                    let after = self.slots[slot]
+                        .group
+                        .as_ref()
+                        .map(|g| (g.status().role, g.status().term));
                     if before != after {
                         let line = format!("   {} tick -> {after:?}", self.slots[slot].name);
                         self.note(line);
@@ -628,8 +690,12 @@ impl Sim {
         if self.partition.is_some() && self.now >= self.partition_until {
             self.heal_partition_only();
         }
-        let due: Vec<(usize, usize)> =
-            self.reset_until.iter().filter(|(_, t)| **t <= self.now).map(|(k, _)| *k).collect();
+        let due: Vec<(usize, usize)> = self
+            .reset_until
+            .iter()
+            .filter(|(_, t)| **t <= self.now)
+            .map(|(k, _)| *k)
+            .collect();
         for key in due {
             self.reset_until.remove(&key);
             self.reconnect(key.0, key.1);
@@ -640,18 +706,25 @@ impl Sim {
                     self.resume(slot);
                 }
             }
-            if self.slots[slot].restart_at.is_some_and(|t| t <= self.now) && self.slots[slot].group.is_none() {
+            if self.slots[slot].restart_at.is_some_and(|t| t <= self.now)
+                && self.slots[slot].group.is_none()
+            {
                 self.restart(slot);
             }
         }
-        let due: Vec<(u64, u64)> = self.notices.range(..(self.now + 1, 0)).map(|(k, _)| *k).collect();
+        let due: Vec<(u64, u64)> = self
+            .notices
+            .range(..(self.now + 1, 0))
+            .map(|(k, _)| *k)
+            .collect();
         for key in due {
             let (slot, peer, connected) = self.notices.remove(&key).expect("due notice");
             if !self.is_up(slot) {
                 // A paused process learns about closed sockets when it resumes; keep it.
                 if matches!(self.slots[slot].state, SlotState::Paused { .. }) {
                     self.net_seq += 1;
-                    self.notices.insert((self.now + 1, self.net_seq), (slot, peer, connected));
+                    self.notices
+                        .insert((self.now + 1, self.net_seq), (slot, peer, connected));
                 }
                 continue;
             }
@@ -662,7 +735,12 @@ impl Sim {
                     g.peer_lost(peer);
                 }
             }
-            self.note(format!("{} sees {} {}", self.slots[slot].name, short(peer), if connected { "connected" } else { "lost" }));
+            self.note(format!(
+                "{} sees {} {}",
+                self.slots[slot].name,
+                short(peer),
+                if connected { "connected" } else { "lost" }
+            ));
             self.drain(slot);
             self.check_primaries();
         }
@@ -674,7 +752,10 @@ impl Sim {
         let n = self.slots.len();
         for a in 0..n {
             for b in (a + 1)..n {
-                if self.slots[a].group.is_some() && self.slots[b].group.is_some() && self.can_talk(a, b) {
+                if self.slots[a].group.is_some()
+                    && self.slots[b].group.is_some()
+                    && self.can_talk(a, b)
+                {
                     self.connect(a, b);
                 }
             }
@@ -682,18 +763,26 @@ impl Sim {
     }
 
     fn slot_of(&self, id: NodeId) -> Option<usize> {
-        self.slots.iter().position(|s| s.id == id && s.group.is_some())
+        self.slots
+            .iter()
+            .position(|s| s.id == id && s.group.is_some())
     }
 
     fn send_reliable(&mut self, from: NodeId, to: NodeId, msg: Msg) {
-        let delay = self.rng.between(self.opts.delay_min, self.opts.delay_max).max(1);
+        let delay = self
+            .rng
+            .between(self.opts.delay_min, self.opts.delay_max)
+            .max(1);
         self.net_seq += 1;
-        self.net.insert((self.now + delay, self.net_seq), Packet { from, to, msg });
+        self.net
+            .insert((self.now + delay, self.net_seq), Packet { from, to, msg });
     }
 
     fn send(&mut self, from_slot: usize, to: NodeId, msg: Msg) {
         let from = self.slots[from_slot].id;
-        let Some(to_slot) = self.slot_of(to) else { return };
+        let Some(to_slot) = self.slot_of(to) else {
+            return;
+        };
         if !self.can_talk(from_slot, to_slot) {
             return;
         }
@@ -701,22 +790,41 @@ impl Sim {
         if faulty && self.opts.loss > 0 && self.rng.chance(self.opts.loss, 1000) {
             return;
         }
-        let copies = if faulty && self.opts.duplicate > 0 && self.rng.chance(self.opts.duplicate, 1000) { 2 } else { 1 };
+        let copies =
+            if faulty && self.opts.duplicate > 0 && self.rng.chance(self.opts.duplicate, 1000) {
+                2
+            } else {
+                1
+            };
         for _ in 0..copies {
-            let delay = self.rng.between(self.opts.delay_min, self.opts.delay_max).max(1);
+            let delay = self
+                .rng
+                .between(self.opts.delay_min, self.opts.delay_max)
+                .max(1);
             self.net_seq += 1;
-            self.net.insert((self.now + delay, self.net_seq), Packet { from, to, msg: msg.clone() });
+            self.net.insert(
+                (self.now + delay, self.net_seq),
+                Packet {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                },
+            );
         }
     }
 
     fn deliver_due(&mut self) {
         loop {
-            let Some((&key, _)) = self.net.iter().next() else { return };
+            let Some((&key, _)) = self.net.iter().next() else {
+                return;
+            };
             if key.0 > self.now {
                 return;
             }
             let p = self.net.remove(&key).expect("first packet");
-            let Some(to_slot) = self.slot_of(p.to) else { continue };
+            let Some(to_slot) = self.slot_of(p.to) else {
+                continue;
+            };
             if let Some(from_slot) = self.slots.iter().position(|s| s.id == p.from) {
                 if !self.can_talk(from_slot, to_slot) {
                     continue;
@@ -732,21 +840,39 @@ impl Sim {
 
     fn deliver_to(&mut self, slot: usize, from: NodeId, msg: Msg) {
         if self.verbose {
-            let line = format!("{} <- {} {}", self.slots[slot].name, short(from), describe_msg(&msg));
+            let line = format!(
+                "{} <- {} {}",
+                self.slots[slot].name,
+                short(from),
+                describe_msg(&msg)
+            );
             self.note(line);
         }
         let wire = self.opts.wire;
-        let Some(g) = self.slots[slot].group.as_mut() else { return };
-        let result = if wire { g.step_bytes(from, &msg.encode()) } else { g.step(from, msg) };
+        let Some(g) = self.slots[slot].group.as_mut() else {
+            return;
+        };
+        let result = if wire {
+            g.step_bytes(from, &msg.encode())
+        } else {
+            g.step(from, msg)
+        };
         if let Err(e) = result {
-            let line = format!("{} step error from {}: {e}", self.slots[slot].name, short(from));
+            let line = format!(
+                "{} step error from {}: {e}",
+                self.slots[slot].name,
+                short(from)
+            );
             self.note(line);
         }
         self.drain(slot);
         if self.verbose {
             if let Some(g) = &self.slots[slot].group {
                 let st = g.status();
-                let line = format!("   {} now {:?} term {}", self.slots[slot].name, st.role, st.term);
+                let line = format!(
+                    "   {} now {:?} term {}",
+                    self.slots[slot].name, st.role, st.term
+                );
                 self.note(line);
             }
         }
@@ -755,7 +881,9 @@ impl Sim {
 
     /// Takes a node's outputs: sends its messages, checks and records its events.
     fn drain(&mut self, slot: usize) {
-        let Some(g) = self.slots[slot].group.as_mut() else { return };
+        let Some(g) = self.slots[slot].group.as_mut() else {
+            return;
+        };
         let ready = g.take_ready();
         let left = g.has_left();
         for (to, msg) in ready.messages {
@@ -799,13 +927,28 @@ impl Sim {
             Event::View(v) => {
                 if v.primary {
                     let members: Vec<NodeId> = v.members.iter().map(|m| m.id).collect();
-                    self.note(format!("{name} view#{} at {} {:?}", v.view_id.0, v.seqno.0, members.iter().map(|m| short(*m)).collect::<Vec<_>>()));
-                    self.deliver_item(slot, v.seqno.0, Item::View { view_id: v.view_id.0, members });
+                    self.note(format!(
+                        "{name} view#{} at {} {:?}",
+                        v.view_id.0,
+                        v.seqno.0,
+                        members.iter().map(|m| short(*m)).collect::<Vec<_>>()
+                    ));
+                    self.deliver_item(
+                        slot,
+                        v.seqno.0,
+                        Item::View {
+                            view_id: v.view_id.0,
+                            members,
+                        },
+                    );
                 } else {
                     self.stats.non_primary_views += 1;
                     self.note(format!("{name} non-primary view"));
                     if v.seqno.is_defined() || v.view_id.0 != -1 {
-                        self.fail(format!("{name}: non-primary view carries seqno {} / id {}", v.seqno, v.view_id.0));
+                        self.fail(format!(
+                            "{name}: non-primary view carries seqno {} / id {}",
+                            v.seqno, v.view_id.0
+                        ));
                     }
                 }
             }
@@ -815,7 +958,9 @@ impl Sim {
                 self.note(format!("{name} joined at {start}"));
                 let last = self.slots[slot].last;
                 if last.is_some_and(|l| l > start) {
-                    self.fail(format!("{name}: snapshot at {start} below delivered {last:?}"));
+                    self.fail(format!(
+                        "{name}: snapshot at {start} below delivered {last:?}"
+                    ));
                     return;
                 }
                 // State transfer: copy the ordered history up to the snapshot point from the
@@ -823,7 +968,9 @@ impl Sim {
                 // that produced the snapshot before it sent it).
                 for s in last.map_or(1, |l| l + 1)..=start {
                     if !self.truth.contains_key(&s) && s > 0 {
-                        self.fail(format!("{name}: state transfer to {start} but nobody delivered {s}"));
+                        self.fail(format!(
+                            "{name}: state transfer to {start} but nobody delivered {s}"
+                        ));
                         return;
                     }
                 }
@@ -832,24 +979,37 @@ impl Sim {
                 self.slots[slot].ctl_pos = (start, 0);
                 if let Some(v) = view {
                     if v.seqno.0 > start {
-                        self.fail(format!("{name}: joined view seqno {} after start {start}", v.seqno));
+                        self.fail(format!(
+                            "{name}: joined view seqno {} after start {start}",
+                            v.seqno
+                        ));
                     }
                 }
                 self.slots[slot].wants_state = true;
                 self.request_state(slot);
             }
-            Event::Ordered { seqno, origin, local, payload } => {
+            Event::Ordered {
+                seqno,
+                origin,
+                local,
+                payload,
+            } => {
                 let s = seqno.0;
                 if let Some(id) = local {
                     if origin != me {
-                        self.fail(format!("{name}: local proposal {id:?} ordered with origin {}", short(origin)));
+                        self.fail(format!(
+                            "{name}: local proposal {id:?} ordered with origin {}",
+                            short(origin)
+                        ));
                     }
                     match self.by_id.get(&(me, id)) {
                         Some(p) if *p == payload => {
                             self.acked.insert(payload.clone(), s);
                             self.max_acked = self.max_acked.max(s);
                         }
-                        other => self.fail(format!("{name}: {id:?} acknowledged with the wrong payload ({other:?})")),
+                        other => self.fail(format!(
+                            "{name}: {id:?} acknowledged with the wrong payload ({other:?})"
+                        )),
                     }
                 }
                 match self.proposals.get(&payload) {
@@ -865,7 +1025,10 @@ impl Sim {
                 }
                 self.slots[slot].delivered_writesets += 1;
                 if self.verbose {
-                    self.note(format!("{name} ordered {s} {:?} local={local:?}", String::from_utf8_lossy(&payload)));
+                    self.note(format!(
+                        "{name} ordered {s} {:?} local={local:?}",
+                        String::from_utf8_lossy(&payload)
+                    ));
                 }
                 self.deliver_item(slot, s, Item::Writeset { origin, payload });
             }
@@ -880,10 +1043,17 @@ impl Sim {
                 }
                 self.ordered_control(slot, format!("cut {}", c.0));
             }
-            Event::Control { origin, local, event, after } => {
+            Event::Control {
+                origin,
+                local,
+                event,
+                after,
+            } => {
                 if let Some(last) = self.slots[slot].last {
                     if after.0 != last {
-                        self.fail(format!("{name}: control after {after} but delivered up to {last}"));
+                        self.fail(format!(
+                            "{name}: control after {after} but delivered up to {last}"
+                        ));
                     }
                 }
                 let text = match &event {
@@ -925,11 +1095,15 @@ impl Sim {
                 self.stats.reads_ready += 1;
                 let floor = self.reads.remove(&(me, ctx)).unwrap_or(-1);
                 if seqno.0 < floor {
-                    self.fail(format!("{name}: read point {seqno} below {floor} acknowledged before the read"));
+                    self.fail(format!(
+                        "{name}: read point {seqno} below {floor} acknowledged before the read"
+                    ));
                 }
                 let last = self.slots[slot].last.unwrap_or(-1);
                 if seqno.0 > last {
-                    self.fail(format!("{name}: read point {seqno} ready before delivering it (at {last})"));
+                    self.fail(format!(
+                        "{name}: read point {seqno} ready before delivering it (at {last})"
+                    ));
                 }
             }
             Event::ReadIndexFailed { ctx } => {
@@ -956,7 +1130,10 @@ impl Sim {
         let req = ControlEntry::StateRequest {
             donor_names: vec![],
             request: b"rsync\0sim\0".to_vec(),
-            ist_from: Position { history: self.history, seqno: Seqno::UNDEFINED },
+            ist_from: Position {
+                history: self.history,
+                seqno: Seqno::UNDEFINED,
+            },
         };
         if let Some(g) = self.slots[slot].group.as_mut() {
             if g.propose_control(req).is_ok() {
@@ -973,14 +1150,18 @@ impl Sim {
         let expected = self.slots[slot].last.map(|l| l + 1);
         match expected {
             None => self.fail(format!("{name}: delivered {seqno} before any start point")),
-            Some(e) if e != seqno => self.fail(format!("{name}: delivered {seqno}, expected {e} (gap or duplicate)")),
+            Some(e) if e != seqno => self.fail(format!(
+                "{name}: delivered {seqno}, expected {e} (gap or duplicate)"
+            )),
             _ => {}
         }
         self.slots[slot].last = Some(seqno);
         self.slots[slot].ctl_pos = (seqno, 0);
         match self.truth.get(&seqno) {
             Some(t) if *t != item => {
-                self.fail(format!("{name}: seqno {seqno} is {item:?} here but {t:?} elsewhere"));
+                self.fail(format!(
+                    "{name}: seqno {seqno} is {item:?} here but {t:?} elsewhere"
+                ));
             }
             Some(_) => {}
             None => {
@@ -1014,7 +1195,10 @@ impl Sim {
         let mut seen: Option<(u64, NodeId, usize)> = None;
         for slot in 0..self.slots.len() {
             let claim = match self.slots[slot].state {
-                SlotState::Up => self.slots[slot].group.as_ref().and_then(|g| g.lease_claim()),
+                SlotState::Up => self.slots[slot]
+                    .group
+                    .as_ref()
+                    .and_then(|g| g.lease_claim()),
                 SlotState::Paused { since, .. } => self.slots[slot].claim_at_pause.filter(|c| {
                     // Frozen, but its claim stands until its lease would end in real time.
                     c.now_tick + (self.now - since) < c.until_tick
@@ -1046,7 +1230,9 @@ impl Sim {
     // ------------------------------------------------------------------------------------
 
     fn live_slots(&self) -> Vec<usize> {
-        (0..self.slots.len()).filter(|s| self.slots[*s].group.is_some()).collect()
+        (0..self.slots.len())
+            .filter(|s| self.slots[*s].group.is_some())
+            .collect()
     }
 
     /// May `slot` be lost for good (crash, leave) without making liveness impossible? Only
@@ -1057,12 +1243,20 @@ impl Sim {
         if self.partition.is_some() || !self.reset_until.is_empty() {
             return false;
         }
-        if self.slots.iter().any(|s| matches!(s.state, SlotState::Paused { .. }) || s.leaving) {
+        if self
+            .slots
+            .iter()
+            .any(|s| matches!(s.state, SlotState::Paused { .. }) || s.leaving)
+        {
             return false;
         }
         let gone = self.slots[slot].id;
-        let alive: BTreeSet<NodeId> =
-            self.slots.iter().filter(|s| s.group.is_some() && s.id != gone).map(|s| s.id).collect();
+        let alive: BTreeSet<NodeId> = self
+            .slots
+            .iter()
+            .filter(|s| s.group.is_some() && s.id != gone)
+            .map(|s| s.id)
+            .collect();
         if alive.len() < 2 {
             return false;
         }
@@ -1083,7 +1277,10 @@ impl Sim {
     fn inject_faults(&mut self) {
         let n = self.slots.len();
         let o = self.opts.clone();
-        if o.partition_rate > 0 && self.partition.is_none() && self.rng.chance(o.partition_rate, 100_000) {
+        if o.partition_rate > 0
+            && self.partition.is_none()
+            && self.rng.chance(o.partition_rate, 100_000)
+        {
             let sides: Vec<u8> = (0..n).map(|_| self.rng.below(2) as u8).collect();
             let ticks = self.rng.between(1, o.partition_ticks_max);
             self.partition(sides, ticks);
@@ -1100,11 +1297,16 @@ impl Sim {
             let slot = self.rng.below(n as u64) as usize;
             if self.is_up(slot) && self.may_lose(slot) {
                 self.leave(slot);
-                let delay = self.rng.between(o.suspect_ticks, o.suspect_ticks + o.restart_ticks_max);
+                let delay = self
+                    .rng
+                    .between(o.suspect_ticks, o.suspect_ticks + o.restart_ticks_max);
                 self.slots[slot].restart_at = Some(self.now + delay);
             }
         }
-        if o.crash_cut_rate > 0 && self.partition.is_none() && self.rng.chance(o.crash_cut_rate, 100_000) {
+        if o.crash_cut_rate > 0
+            && self.partition.is_none()
+            && self.rng.chance(o.crash_cut_rate, 100_000)
+        {
             if let Some(leader) = self.leader() {
                 if self.may_lose(leader) {
                     self.crash(leader);
@@ -1147,7 +1349,7 @@ impl Sim {
 
     /// Joiners whose state request found no donor ask again, every few ticks.
     fn retry_state_requests(&mut self) {
-        if self.now % 5 != 0 {
+        if !self.now.is_multiple_of(5) {
             return;
         }
         for slot in 0..self.slots.len() {
@@ -1207,7 +1409,9 @@ impl Sim {
         }
         let mut view = None;
         for &s in &live {
-            let Some(g) = &self.slots[s].group else { return false };
+            let Some(g) = &self.slots[s].group else {
+                return false;
+            };
             if !self.is_up(s) || !g.is_primary() || self.slots[s].leaving {
                 return false;
             }
@@ -1232,7 +1436,9 @@ impl Sim {
         self.enter_liveness();
         let budget = self.opts.liveness_ticks;
         if !self.run_until(budget, |s| s.converged()) {
-            return Err(self.failed.clone().unwrap_or_else(|| format!("no convergence within {budget} ticks: {}", self.describe())));
+            return Err(self.failed.clone().unwrap_or_else(|| {
+                format!("no convergence within {budget} ticks: {}", self.describe())
+            }));
         }
         // One new writeset per live node; a client whose proposal fails (a membership change
         // can still be settling) retries, as a real client would.
@@ -1253,16 +1459,32 @@ impl Sim {
                     }
                 }
             }
-            let all_acked = live.iter().all(|s| fresh.get(s).is_some_and(|p| self.acked.contains_key(p)));
+            let all_acked = live
+                .iter()
+                .all(|s| fresh.get(s).is_some_and(|p| self.acked.contains_key(p)));
             if all_acked {
-                let top = fresh.values().filter_map(|p| self.acked.get(p)).max().copied().unwrap_or(0);
-                if self.live_slots().iter().all(|&x| self.slots[x].last.unwrap_or(-1) >= top) {
+                let top = fresh
+                    .values()
+                    .filter_map(|p| self.acked.get(p))
+                    .max()
+                    .copied()
+                    .unwrap_or(0);
+                if self
+                    .live_slots()
+                    .iter()
+                    .all(|&x| self.slots[x].last.unwrap_or(-1) >= top)
+                {
                     return self.check_acked_everywhere();
                 }
             }
             self.step();
         }
-        Err(self.failed.clone().unwrap_or_else(|| format!("new proposals did not commit everywhere: {}", self.describe())))
+        Err(self.failed.clone().unwrap_or_else(|| {
+            format!(
+                "new proposals did not commit everywhere: {}",
+                self.describe()
+            )
+        }))
     }
 
     fn check_acked_everywhere(&self) -> Result<(), Failure> {
@@ -1271,17 +1493,27 @@ impl Sim {
         for s in self.live_slots() {
             let len = self.slots[s].group.as_ref().map_or(0, |g| g.log_len());
             if len > bound {
-                return Err(format!("{} holds {len} log entries (bound {bound})", self.slots[s].name));
+                return Err(format!(
+                    "{} holds {len} log entries (bound {bound})",
+                    self.slots[s].name
+                ));
             }
         }
         for (payload, seqno) in &self.acked {
             match self.truth.get(seqno) {
                 Some(Item::Writeset { payload: p, .. }) if p == payload => {}
-                other => return Err(format!("acknowledged writeset at {seqno} is {other:?} in the order")),
+                other => {
+                    return Err(format!(
+                        "acknowledged writeset at {seqno} is {other:?} in the order"
+                    ))
+                }
             }
             for s in self.live_slots() {
                 if self.slots[s].last.unwrap_or(-1) < *seqno {
-                    return Err(format!("{} lacks acknowledged seqno {seqno}", self.slots[s].name));
+                    return Err(format!(
+                        "{} lacks acknowledged seqno {seqno}",
+                        self.slots[s].name
+                    ));
                 }
             }
         }
@@ -1343,6 +1575,7 @@ fn describe_msg(msg: &Msg) -> String {
 }
 
 /// Runs one seed end to end: formation, faults, liveness. Returns the trace hash.
+#[allow(clippy::result_large_err)] // a failure report, built once per failing seed
 pub fn run_seed(seed: u64) -> Result<u64, (Options, Failure, String)> {
     let mut rng = Rng::new(seed);
     let opts = Options::swarm(&mut rng);
@@ -1356,7 +1589,11 @@ pub fn run_seed(seed: u64) -> Result<u64, (Options, Failure, String)> {
         return Err((opts, f, sim.journal()));
     }
     if !sim.converged() {
-        return Err((opts, format!("the cluster did not form: {}", sim.describe()), sim.journal()));
+        return Err((
+            opts,
+            format!("the cluster did not form: {}", sim.describe()),
+            sim.journal(),
+        ));
     }
     sim.faults = true;
     sim.run(opts.fault_ticks);
@@ -1374,9 +1611,10 @@ impl Sim {
     pub fn leader(&self) -> Option<usize> {
         (0..self.slots.len()).find(|&s| {
             self.is_up(s)
-                && self.slots[s].group.as_ref().is_some_and(|g| {
-                    g.lease_claim().is_some_and(|c| c.leader == g.node())
-                })
+                && self.slots[s]
+                    .group
+                    .as_ref()
+                    .is_some_and(|g| g.lease_claim().is_some_and(|c| c.leader == g.node()))
         })
     }
 
@@ -1384,7 +1622,10 @@ impl Sim {
     pub fn raft_leader(&self) -> Option<usize> {
         (0..self.slots.len()).find(|&s| {
             self.is_up(s)
-                && self.slots[s].group.as_ref().is_some_and(|g| g.status().role == trireme_group::Role::Leader)
+                && self.slots[s]
+                    .group
+                    .as_ref()
+                    .is_some_and(|g| g.status().role == trireme_group::Role::Leader)
         })
     }
 
@@ -1403,11 +1644,20 @@ impl Sim {
             self.start_joiner(slot);
         }
         let ok = self.run_until(2000, |s| s.converged() && s.view_size(0) == s.slots.len());
-        assert!(ok, "cluster did not form: {:?}\n{}", self.failed, self.describe());
+        assert!(
+            ok,
+            "cluster did not form: {:?}\n{}",
+            self.failed,
+            self.describe()
+        );
     }
 
     pub fn view_size(&self, slot: usize) -> usize {
-        self.slots[slot].group.as_ref().and_then(|g| g.status().view).map_or(0, |v| v.members.len())
+        self.slots[slot]
+            .group
+            .as_ref()
+            .and_then(|g| g.status().view)
+            .map_or(0, |v| v.members.len())
     }
 
     pub fn is_acked(&self, payload: &[u8]) -> bool {
