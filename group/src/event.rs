@@ -115,6 +115,9 @@ pub enum Event {
     Refused { peer: NodeId, reason: String },
     /// This node is out of the group after `leave()`: deliver the final (disconnected) view.
     Left,
+    /// The core stopped on an internal error (raft refused its state); nothing more will be
+    /// delivered. Deliver the disconnected view and restart the provider (a new member).
+    Failed { reason: String },
 }
 
 /// The node's raft role.

@@ -64,3 +64,49 @@ fn bootstrap_delivers_a_primary_view_then_orders_proposals() {
     assert!(g.is_primary());
     assert!(g.take_ready().messages.is_empty());
 }
+
+#[test]
+fn malformed_frames_and_contradictory_raft_messages_are_errors_not_panics() {
+    use protobuf::Message as _;
+    use trireme_group::msg::{LeaseStamp, RaftEnvelope};
+    use trireme_group::{Generation, Msg};
+    let mut g = Group::bootstrap(cfg(), HistoryId(Uuid([2; 16])), Seqno(0)).unwrap();
+    let peer = NodeId(Uuid([9; 16]));
+    assert!(g.step_bytes(peer, b"not an archive").is_err());
+    let env = |m: raft::eraftpb::Message| {
+        Msg::Raft(RaftEnvelope {
+            generation: Generation {
+                number: 1,
+                origin: NodeId(Uuid([1; 16])),
+            },
+            stamp: LeaseStamp::default(),
+            message: m.write_to_bytes().unwrap(),
+        })
+    };
+    let me = NodeId(Uuid([1; 16])).short_id();
+    // Garbage protobuf, a sender claiming another raft id, a local-only type, term 0.
+    let garbage = Msg::Raft(RaftEnvelope {
+        generation: Generation {
+            number: 1,
+            origin: NodeId(Uuid([1; 16])),
+        },
+        stamp: LeaseStamp::default(),
+        message: vec![0xff; 7],
+    });
+    assert!(g.step(peer, garbage).is_err());
+    let mut m = raft::eraftpb::Message::default();
+    m.set_msg_type(raft::eraftpb::MessageType::MsgHeartbeat);
+    m.from = 12345;
+    m.to = me;
+    m.term = 1;
+    assert!(g.step(peer, env(m.clone())).is_err());
+    m.from = peer.short_id();
+    m.set_msg_type(raft::eraftpb::MessageType::MsgPropose);
+    assert!(g.step(peer, env(m.clone())).is_err());
+    m.set_msg_type(raft::eraftpb::MessageType::MsgRequestVote);
+    m.term = 0;
+    assert!(g.step(peer, env(m)).is_err());
+    // Still a healthy single-node primary.
+    assert!(g.is_primary());
+    assert!(g.propose(b"ok".to_vec()).is_ok());
+}

@@ -804,6 +804,40 @@ impl Group {
         self.out_events.push(Event::Left);
     }
 
+    /// Stops the core after an internal error: everything pending fails, nothing more is
+    /// delivered or sent.
+    fn fail_core(&mut self, reason: String) {
+        log::error!("group core stopped: {reason}");
+        let mut out = Vec::new();
+        self.props
+            .fail_all(ProposalFailReason::NonPrimary, &mut out);
+        self.out_events.extend(out);
+        self.fail_reads();
+        self.phase = Phase::Left;
+        self.out_events.push(Event::Failed { reason });
+    }
+
+    /// Every member with its replication address, and joiners waiting for admission: the
+    /// peers the runtime should keep connections to.
+    pub fn peer_addresses(&self) -> Vec<(NodeId, String)> {
+        let mut out: Vec<(NodeId, String)> = self
+            .raw
+            .store()
+            .sm
+            .members
+            .iter()
+            .filter(|m| m.info.id != self.cfg.node)
+            .map(|m| (m.info.id, m.info.address.clone()))
+            .collect();
+        for (id, req) in &self.join_queue {
+            if !out.iter().any(|(o, _)| o == id) {
+                out.push((*id, req.member.address.clone()));
+            }
+        }
+        out.sort();
+        out
+    }
+
     fn on_progress(&mut self, from: NodeId, p: ProgressReport) {
         if self.raw.raft.state == StateRole::Leader && self.raw.store().sm.is_member(from) {
             let e = self

@@ -131,7 +131,21 @@ impl Group {
             }
         }
         let msg_term = m.term;
-        let result = self.raw.step(m);
+        // raft-rs asserts on messages that contradict its log (a buggy or hostile member can
+        // send such a thing in valid protobuf). Such a panic must not take the process down;
+        // the raft instance may be half-updated, so this node stops (and rejoins as new).
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.raw.step(m)));
+        let result = match stepped {
+            Ok(r) => r,
+            Err(_) => {
+                let reason = format!("raft rejected a {msg_type:?} from {from} with a panic");
+                self.fail_core(reason.clone());
+                return Err(StepError::MalformedRaft {
+                    from,
+                    detail: reason,
+                });
+            }
+        };
         self.fix_election_timeout();
         if let Err(e) = result {
             log::trace!("raft refused {msg_type:?} from {from}: {e}");

@@ -1123,6 +1123,7 @@ impl Sim {
             }
             Event::Refused { .. } => self.stats.refused += 1,
             Event::Left => self.note(format!("{name} left")),
+            Event::Failed { reason } => self.fail(format!("{name}: core failed: {reason}")),
         }
     }
 
