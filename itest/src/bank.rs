@@ -15,7 +15,7 @@
 //! back and reports the error number as a row. That matters: a `mariadb` client session that
 //! keeps going after an error (`--force`) would otherwise run the second `UPDATE` in
 //! autocommit mode after the first failed, and corrupt the balance it is meant to check. A
-//! transfer is **acknowledged** when the procedure printed `OK`, i.e. after `COMMIT` returned
+//! transfer is **acknowledged** when the procedure printed `OK <id>`, i.e. after `COMMIT` returned
 //! success; the client records the acknowledged id, the time and the node. Certification
 //! conflicts and brute-force aborts (1213) are retried with the same id (the transaction
 //! certainly did not commit); any other outcome (connection lost, node not primary, timeout)
@@ -76,7 +76,7 @@ impl Bank {
                BEGIN\n\
                  GET DIAGNOSTICS CONDITION 1 @bank_errno = MYSQL_ERRNO;\n\
                  ROLLBACK;\n\
-                 SELECT CONCAT('ERR ', @bank_errno);\n\
+                 SELECT CONCAT('ERR ', p_id, ' ', @bank_errno);\n\
                END;\n\
                ROLLBACK;\n\
                START TRANSACTION;\n\
@@ -84,7 +84,7 @@ impl Bank {
                UPDATE bank.accounts SET balance = balance + p_amount WHERE id = p_dst;\n\
                INSERT INTO bank.transfers VALUES (p_id, p_src, p_dst, p_amount, p_client);\n\
                COMMIT;\n\
-               SELECT 'OK';\n\
+               SELECT CONCAT('OK ', p_id);\n\
              END//\n\
              DELIMITER ;\n",
         )
@@ -113,6 +113,8 @@ pub struct Outcomes {
     pub unknown: u64,
     /// Errors by MariaDB error number (`0`: no number: timeout or client died).
     pub errors: BTreeMap<u32, u64>,
+    /// The first few answers that carried no error number, verbatim (for the report).
+    pub odd_answers: Vec<String>,
 }
 
 /// Where one client connects.
@@ -199,6 +201,9 @@ impl Workload {
             for (k, v) in log.outcomes.errors {
                 *o.errors.entry(k).or_default() += v;
             }
+            if o.odd_answers.len() < 5 {
+                o.odd_answers.extend(log.outcomes.odd_answers);
+            }
         }
         result.acks.sort_by(|a, b| a.t.total_cmp(&b.t));
         result
@@ -210,8 +215,9 @@ enum Answer {
     Ok,
     /// An error number (from the procedure's handler or from the client).
     Error(u32),
-    /// The session is unusable: connection lost, client gone, or no answer in time.
-    Broken(u32),
+    /// The session is unusable: connection lost, client gone, or no answer in time. The text
+    /// is what was seen when there was no error number.
+    Broken(u32, String),
 }
 
 fn client(
@@ -245,10 +251,15 @@ fn client(
             seq += 1;
             let src = rng.below(bank.accounts) + 1;
             let dst = (src + rng.below(bank.accounts - 1)) % bank.accounts + 1;
-            (client_no * 1_000_000_000 + seq, src, dst, rng.below(100) + 1)
+            (
+                client_no * 1_000_000_000 + seq,
+                src,
+                dst,
+                rng.below(100) + 1,
+            )
         });
         let call = format!("CALL bank.transfer({id}, {src}, {dst}, {amount}, {client_no});");
-        match s.call(&call) {
+        match s.call(id, &call) {
             Answer::Ok => {
                 log.outcomes.acked += 1;
                 log.acks.push(Ack {
@@ -268,8 +279,11 @@ fn client(
                 pending = None;
                 thread::sleep(BACKOFF);
             }
-            Answer::Broken(code) => {
+            Answer::Broken(code, seen) => {
                 *log.outcomes.errors.entry(code).or_default() += 1;
+                if code == 0 && log.outcomes.odd_answers.len() < 3 {
+                    log.outcomes.odd_answers.push(seen);
+                }
                 log.outcomes.unknown += 1;
                 pending = None;
                 session = None;
@@ -308,6 +322,8 @@ impl BankSession {
                 "--unbuffered",
                 "--force",
                 "--skip-reconnect",
+                // One line per error: no echo of the failed statement between dashes.
+                "--skip-print-query-on-error",
                 "--connect-timeout=5",
             ])
             .stdin(Stdio::piped())
@@ -316,7 +332,11 @@ impl BankSession {
             .spawn()?;
         let stdin = child.stdin.take().expect("piped stdin");
         let (tx, lines) = mpsc::channel();
-        forward(child.stdout.take().expect("piped stdout"), tx.clone(), Line::Out);
+        forward(
+            child.stdout.take().expect("piped stdout"),
+            tx.clone(),
+            Line::Out,
+        );
         forward(child.stderr.take().expect("piped stderr"), tx, Line::Err);
         Ok(BankSession {
             child,
@@ -325,26 +345,34 @@ impl BankSession {
         })
     }
 
-    fn call(&mut self, call: &str) -> Answer {
-        if writeln!(self.stdin, "{call}").is_err() {
-            return Answer::Broken(0);
+    /// Sends the `CALL` of transfer `id` and waits for its answer: `OK <id>` or
+    /// `ERR <id> <errno>` from the procedure, or `ERROR <errno> ...` from the client when the
+    /// `CALL` itself was refused. An `OK` is only taken for this id; anything unexpected ends
+    /// the session (the answer is then unknown), so an answer can never be credited to the
+    /// wrong transfer.
+    fn call(&mut self, id: i64, call: &str) -> Answer {
+        if let Err(e) = writeln!(self.stdin, "{call}") {
+            return Answer::Broken(0, format!("client stdin: {e}"));
         }
+        let ok = format!("OK {id}");
+        let err = format!("ERR {id} ");
         match self.lines.recv_timeout(REQUEST_TIMEOUT) {
-            Ok(Line::Out(l)) if l.trim() == "OK" => Answer::Ok,
-            Ok(Line::Out(l)) => match l.trim().strip_prefix("ERR ").map(str::parse) {
+            Ok(Line::Out(l)) if l.trim() == ok => Answer::Ok,
+            Ok(Line::Out(l)) => match l.trim().strip_prefix(&err).map(str::parse) {
                 Some(Ok(code)) => Answer::Error(code),
-                _ => Answer::Broken(0),
+                _ => Answer::Broken(0, format!("stdout: {l}")),
             },
             Ok(Line::Err(l)) => match trireme_testbed::sql::error_code(&l) {
                 // Client-side errors (2002 cannot connect, 2006 gone away, 2013 lost
                 // connection): this session is finished.
-                Some(code) if code >= 2000 => Answer::Broken(code),
+                Some(code) if code >= 2000 => Answer::Broken(code, l),
                 Some(code) => Answer::Error(code),
-                None => Answer::Broken(0),
+                None => Answer::Broken(0, format!("stderr: {l}")),
             },
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                Answer::Broken(0)
+            Err(RecvTimeoutError::Timeout) => {
+                Answer::Broken(0, format!("no answer within {REQUEST_TIMEOUT:?}"))
             }
+            Err(RecvTimeoutError::Disconnected) => Answer::Broken(0, "client exited".into()),
         }
     }
 }
@@ -357,11 +385,7 @@ impl Drop for BankSession {
     }
 }
 
-fn forward<R: Read + Send + 'static>(
-    pipe: R,
-    tx: mpsc::Sender<Line>,
-    wrap: fn(String) -> Line,
-) {
+fn forward<R: Read + Send + 'static>(pipe: R, tx: mpsc::Sender<Line>, wrap: fn(String) -> Line) {
     thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };

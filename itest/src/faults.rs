@@ -553,9 +553,18 @@ impl Suite {
             ));
         }
         if !result.outcomes.errors.is_empty() {
-            report
-                .notes
-                .push(format!("client errors by code: {:?}", result.outcomes.errors));
+            report.notes.push(format!(
+                "client errors by code: {:?}{}",
+                result.outcomes.errors,
+                if result.outcomes.odd_answers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (answers without a code, e.g. {:?})",
+                        result.outcomes.odd_answers
+                    )
+                }
+            ));
         }
         let cluster = self.cluster.as_ref().expect("a cluster");
         report.transfer = phase
@@ -752,9 +761,9 @@ pub fn longest_gap(times: impl IntoIterator<Item = f64>, from: f64, to: f64) -> 
     times.sort_by(f64::total_cmp);
     let mut prev = times
         .iter()
+        .rev()
+        .find(|&&t| t <= from)
         .copied()
-        .filter(|&t| t <= from)
-        .last()
         .unwrap_or(from);
     let mut longest: f64 = 0.0;
     for t in times.into_iter().filter(|&t| t > from) {
@@ -866,7 +875,10 @@ mod tests {
             transfer_kind("WSREP: Applying 12 writeset(s) received by IST"),
             Transfer::Ist
         );
-        assert_eq!(transfer_kind("WSREP: Synchronized with group"), Transfer::None);
+        assert_eq!(
+            transfer_kind("WSREP: Synchronized with group"),
+            Transfer::None
+        );
     }
 
     #[test]

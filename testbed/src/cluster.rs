@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::error::{Result, TestbedError};
+use crate::netns::Network;
 use crate::node::{Node, StartOptions};
 use crate::process;
 use crate::spec::ClusterSpec;
@@ -30,6 +31,9 @@ pub struct Cluster {
     spec: ClusterSpec,
     nodes: Vec<Node>,
     keep: bool,
+    /// The nodes' network namespaces ([`ClusterSpec::netns`]). Declared after `nodes`, and
+    /// `Drop` stops the servers first, so the namespaces go once nobody uses them.
+    network: Option<Network>,
 }
 
 impl Cluster {
@@ -41,12 +45,24 @@ impl Cluster {
         refuse_running_cluster(&spec)?;
         let mysql = preflight(&spec)?;
         prepare_base_dir(&spec)?;
+        let network = if spec.netns {
+            Some(Network::create(spec.nodes)?)
+        } else {
+            None
+        };
+        let mut nodes: Vec<Node> = (0..spec.nodes)
+            .map(|i| Node::new(&spec, i, mysql))
+            .collect();
+        if let Some(net) = &network {
+            for (i, node) in nodes.iter_mut().enumerate() {
+                node.set_netns(net.node_netns_path(i));
+            }
+        }
         let mut cluster = Cluster {
-            nodes: (0..spec.nodes)
-                .map(|i| Node::new(&spec, i, mysql))
-                .collect(),
+            nodes,
             spec,
             keep: false,
+            network,
         };
         for i in 0..cluster.spec.nodes {
             cluster.init_node(i, mysql)?;
@@ -79,6 +95,7 @@ impl Cluster {
             spec,
             nodes,
             keep: true,
+            network: None,
         })
     }
 
@@ -113,9 +130,19 @@ impl Cluster {
             .ok_or(TestbedError::NoSuchNode { index: i, nodes: n })
     }
 
-    /// Leave the servers running when this value is dropped (the CLI's `up`).
+    /// Leave the servers running when this value is dropped (the CLI's `up`), and their
+    /// network namespaces in place.
     pub fn keep(&mut self) {
         self.keep = true;
+        if let Some(net) = &mut self.network {
+            net.keep();
+        }
+    }
+
+    /// The nodes' network namespaces, when the spec asked for them ([`ClusterSpec::netns`]):
+    /// cut, split and heal the network with it.
+    pub fn network(&self) -> Option<&Network> {
+        self.network.as_ref()
     }
 
     /// One [`Node::status_line`] per node.
@@ -292,7 +319,8 @@ fn preflight(spec: &ClusterSpec) -> Result<(u32, u32)> {
             spec.provider.display()
         )));
     }
-    for i in 0..spec.nodes {
+    // In network namespaces every node has its own ports; the root namespace's do not matter.
+    for i in (0..spec.nodes).filter(|_| !spec.netns) {
         let l = spec.layout(i);
         for port in l.ports.all() {
             if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {

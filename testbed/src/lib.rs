@@ -25,7 +25,8 @@
 //! Modules, top-down: [`spec`] (what to start: ports, paths, `my.cnf`), [`cluster`] (build and
 //! start a cluster, stop it on drop), [`node`] (one server: lifecycle, SQL, status),
 //! [`sql`] (the client), [`sysbench`], [`checksum`], [`state`] (the state file the CLI uses),
-//! [`process`] (spawning, signalling, `/proc`).
+//! [`process`] (spawning, signalling, `/proc`), [`netns`] (a network namespace per node, to
+//! cut and heal links).
 //!
 //! The servers run as user `mysql` and the testbed must run as root to start them; see
 //! [`missing_prerequisite`] for what else it needs.
@@ -33,6 +34,7 @@
 pub mod checksum;
 pub mod cluster;
 pub mod error;
+pub mod netns;
 pub mod node;
 pub mod process;
 pub mod spec;
@@ -43,6 +45,7 @@ pub mod sysbench;
 pub use checksum::{checksum_all, differences, TableChecksum};
 pub use cluster::{missing_prerequisite, Cluster};
 pub use error::{LogTail, Result, TestbedError};
+pub use netns::Network;
 pub use node::{parse_recovered_position, Node, StartOptions, WsrepPosition};
 pub use spec::{ClusterSpec, NodeLayout, NodePorts, GALERA_PROVIDER, MARIADBD};
 pub use sql::SqlClient;

@@ -54,6 +54,8 @@ pub struct Node {
     stop_timeout: Duration,
     client: SqlClient,
     mysql: (u32, u32),
+    /// The network namespace the server runs in ([`ClusterSpec::netns`]), entered by path.
+    netns: Option<PathBuf>,
     /// The PID of the running server, if any.
     pid: Option<u32>,
     /// Set when this process spawned the server: reaping through it is the only reliable way to
@@ -71,6 +73,7 @@ impl Node {
             start_timeout: spec.start_timeout,
             stop_timeout: spec.stop_timeout,
             mysql,
+            netns: None,
             pid: None,
             child: None,
         }
@@ -87,6 +90,12 @@ impl Node {
         let mut n = Node::new(spec, i, mysql);
         n.pid = pid.filter(|&p| process::verify_ours(&n.layout.name, p, &n.layout.cnf).is_ok());
         n
+    }
+
+    /// Runs this node's server (and `--wsrep-recover`) inside the network namespace mounted
+    /// at `netns`.
+    pub(crate) fn set_netns(&mut self, netns: PathBuf) {
+        self.netns = Some(netns);
     }
 
     /// `node<i>`.
@@ -222,7 +231,7 @@ impl Node {
             .try_clone()
             .map_err(|e| TestbedError::io(&name, "dup console file", e))?;
 
-        let mut cmd = Command::new("/usr/bin/setsid");
+        let mut cmd = self.server_command("/usr/bin/setsid");
         cmd.arg(&self.mariadbd)
             .arg(format!("--defaults-file={}", self.layout.cnf.display()));
         if let Some(addr) = &opts.cluster_address {
@@ -488,7 +497,7 @@ impl Node {
                 during: "--wsrep-recover".into(),
             });
         }
-        let mut cmd = Command::new(&self.mariadbd);
+        let mut cmd = self.server_command(&self.mariadbd);
         // Like galera_recovery: the log goes to stderr, which we capture and parse.
         cmd.arg(format!("--defaults-file={}", self.layout.cnf.display()))
             .arg("--wsrep-recover")
@@ -575,9 +584,11 @@ impl Node {
     /// root (rsync SST drops to `nobody` and then cannot write a root-owned datadir), and the
     /// SST scripts they spawn should not inherit the test runner's environment.
     fn as_mysql(&self, cmd: &mut Command) {
-        cmd.uid(self.mysql.0)
-            .gid(self.mysql.1)
-            .current_dir(&self.layout.dir)
+        if self.netns.is_none() {
+            // In a namespace, `nsenter` switches after entering (see `server_command`).
+            cmd.uid(self.mysql.0).gid(self.mysql.1);
+        }
+        cmd.current_dir(&self.layout.dir)
             .env_clear()
             .env(
                 "PATH",
@@ -588,6 +599,18 @@ impl Node {
             .env("LOGNAME", "mysql")
             .env("LC_ALL", "C")
             .env("TMPDIR", &self.layout.tmpdir);
+    }
+
+    /// A command for `program` that [`Node::as_mysql`] then completes: plain, or entering the
+    /// node's network namespace first (then as `mysql` through `nsenter`, which execs in
+    /// place, so the PID spawned is still the server's).
+    fn server_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                crate::netns::Network::server_command(ns, self.mysql.0, self.mysql.1, program)
+            }
+            None => Command::new(program),
+        }
     }
 
     fn timeout_error(&self, what: &str, waited: Duration, last: String) -> TestbedError {

@@ -57,6 +57,9 @@ pub struct ClusterSpec {
     pub stop_timeout: Duration,
     /// How long one `mariadb` client invocation may run before it is killed.
     pub sql_timeout: Duration,
+    /// Run each node in its own network namespace at `10.77.0.<i+1>` (see [`crate::netns`]),
+    /// so that a test can cut and heal links; off by default (everything on 127.0.0.1).
+    pub netns: bool,
 }
 
 impl ClusterSpec {
@@ -84,6 +87,7 @@ impl ClusterSpec {
             start_timeout: Duration::from_secs(180),
             stop_timeout: Duration::from_secs(60),
             sql_timeout: Duration::from_secs(120),
+            netns: false,
         }
     }
 
@@ -131,6 +135,12 @@ impl ClusterSpec {
                 "extra_cnf line {bad:?} contains a newline"
             )));
         }
+        if self.netns && self.nodes > crate::netns::MAX_NODES {
+            return Err(TestbedError::Spec(format!(
+                "network namespaces fit at most {} nodes",
+                crate::netns::MAX_NODES
+            )));
+        }
         if self.innodb_flush_log_at_trx_commit > 2 {
             return Err(TestbedError::Spec(format!(
                 "innodb_flush_log_at_trx_commit must be 0, 1 or 2, not {}",
@@ -152,6 +162,16 @@ impl ClusterSpec {
         NodeLayout::new(&self.base_dir, self.port_base, i)
     }
 
+    /// The address node `i` listens on and is reached at: `127.0.0.1`, or `10.77.0.<i+1>` in
+    /// its own network namespace when [`ClusterSpec::netns`] is set.
+    pub fn host(&self, i: usize) -> String {
+        if self.netns {
+            crate::netns::node_address(i)
+        } else {
+            "127.0.0.1".into()
+        }
+    }
+
     /// `wsrep_cluster_address` for node `i`: node 0 bootstraps (`gcomm://`); every other node
     /// lists all the others, node 0 first, so it can join through whichever is up.
     pub fn cluster_address(&self, i: usize) -> String {
@@ -167,7 +187,7 @@ impl ClusterSpec {
     pub fn peer_address(&self, i: usize) -> String {
         let peers: Vec<String> = (0..self.nodes)
             .filter(|&j| j != i)
-            .map(|j| format!("127.0.0.1:{}", self.layout(j).ports.repl))
+            .map(|j| format!("{}:{}", self.host(j), self.layout(j).ports.repl))
             .collect();
         format!("gcomm://{}", peers.join(","))
     }
@@ -175,7 +195,12 @@ impl ClusterSpec {
     /// The full `wsrep_provider_options` of node `i`.
     pub fn provider_options_for(&self, i: usize) -> String {
         let p = self.layout(i).ports;
-        let mut s = format!("base_port={}; ist.recv_addr=127.0.0.1:{}", p.repl, p.ist);
+        let mut s = format!(
+            "base_port={}; ist.recv_addr={}:{}",
+            p.repl,
+            self.host(i),
+            p.ist
+        );
         let extra = self.provider_options.trim().trim_start_matches(';').trim();
         if !extra.is_empty() {
             s.push_str("; ");
@@ -201,7 +226,8 @@ impl ClusterSpec {
         let _ = writeln!(c, "log-error={}", l.error_log.display());
         let _ = writeln!(c, "tmpdir={}", l.tmpdir.display());
         let _ = writeln!(c, "port={}", p.sql);
-        let _ = writeln!(c, "bind-address=127.0.0.1");
+        let host = self.host(i);
+        let _ = writeln!(c, "bind-address={host}");
         let _ = writeln!(c, "skip-name-resolve");
         let _ = writeln!(c, "default_storage_engine=InnoDB");
         let _ = writeln!(c, "binlog_format=ROW");
@@ -222,14 +248,14 @@ impl ClusterSpec {
         let _ = writeln!(c, "wsrep_cluster_name={}", self.cluster_name);
         let _ = writeln!(c, "wsrep_cluster_address={}", self.cluster_address(i));
         let _ = writeln!(c, "wsrep_node_name={}", l.name);
-        let _ = writeln!(c, "wsrep_node_address=127.0.0.1:{}", p.repl);
-        let _ = writeln!(c, "wsrep_node_incoming_address=127.0.0.1:{}", p.sql);
+        let _ = writeln!(c, "wsrep_node_address={host}:{}", p.repl);
+        let _ = writeln!(c, "wsrep_node_incoming_address={host}:{}", p.sql);
         let _ = writeln!(
             c,
             "wsrep_provider_options=\"{}\"",
             self.provider_options_for(i)
         );
-        let _ = writeln!(c, "wsrep_sst_receive_address=127.0.0.1:{}", p.sst);
+        let _ = writeln!(c, "wsrep_sst_receive_address={host}:{}", p.sst);
         let _ = writeln!(c, "wsrep_sst_method={}", self.sst_method);
         let _ = writeln!(c, "wsrep_slave_threads={}", self.slave_threads);
         for line in &self.extra_cnf {
@@ -392,6 +418,28 @@ mod tests {
         }
         // Extra lines come after the generated ones so that they override them.
         assert!(c.find("max_connections").unwrap() > c.find("wsrep_slave_threads").unwrap());
+    }
+
+    #[test]
+    fn netns_nodes_listen_and_are_reached_on_their_namespace_addresses() {
+        let mut s = spec();
+        s.netns = true;
+        assert_eq!(s.cluster_address(0), "gcomm://");
+        assert_eq!(
+            s.cluster_address(2),
+            "gcomm://10.77.0.1:17001,10.77.0.2:17011"
+        );
+        let c = s.render_cnf(1);
+        for want in [
+            "bind-address=10.77.0.2\n",
+            "wsrep_node_address=10.77.0.2:17011\n",
+            "wsrep_node_incoming_address=10.77.0.2:17010\n",
+            "wsrep_provider_options=\"base_port=17011; ist.recv_addr=10.77.0.2:17012\"\n",
+            "wsrep_sst_receive_address=10.77.0.2:17013\n",
+        ] {
+            assert!(c.contains(want), "missing {want:?} in\n{c}");
+        }
+        assert!(!c.contains("127.0.0.1"), "{c}");
     }
 
     #[test]
