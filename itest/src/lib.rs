@@ -84,7 +84,8 @@ pub fn trireme_spec(nodes: usize, base: &TempBase, port_base: u16) -> ClusterSpe
     let mut spec = ClusterSpec::new(provider(), nodes, base.path(), port_base);
     spec.provider_options = "gcache.size=16M".into();
     if let Ok(transport) = std::env::var("TRIREME_ITEST_TRANSPORT") {
-        spec.provider_options.push_str(&format!("; trireme.transport={transport}"));
+        spec.provider_options
+            .push_str(&format!("; trireme.transport={transport}"));
     }
     spec
 }

@@ -174,3 +174,65 @@ fn a_node_without_a_majority_refuses_queries_until_pc_bootstrap() -> Result<(), 
     base.passed();
     Ok(())
 }
+
+#[test]
+fn after_every_node_crashed_the_cluster_re_forms_itself_with_pc_recovery(
+) -> Result<(), TestbedError> {
+    if skip("after_every_node_crashed_the_cluster_re_forms_itself_with_pc_recovery") {
+        return Ok(());
+    }
+    let base = TempBase::new("pcrecovery");
+    let mut cluster = Cluster::start(trireme_spec(3, &base, 23380))?;
+    cluster
+        .node(0)?
+        .exec("CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY)")?;
+    for i in 0..3 {
+        cluster
+            .node(i)?
+            .exec(&format!("INSERT INTO r.t VALUES ({i})"))?;
+    }
+    let everyone = (0..3)
+        .map(|i| format!("127.0.0.1:{}", cluster.node(i).unwrap().ports().repl))
+        .collect::<Vec<_>>()
+        .join(",");
+    for i in 0..3 {
+        cluster.node_mut(i)?.kill9()?;
+    }
+    // A restart with everybody's address, as a DBA's my.cnf has it; nobody bootstraps by hand.
+    let mut positions = Vec::new();
+    for i in 0..3 {
+        positions.push(cluster.node(i)?.recover_position()?);
+    }
+    for i in 0..3 {
+        let opts = trireme_testbed::StartOptions {
+            start_position: Some(positions[i].clone()),
+            cluster_address: Some(format!("gcomm://{everyone}")),
+            new_cluster: false,
+            no_wait: true,
+        };
+        cluster.node_mut(i)?.start_with(&opts)?;
+    }
+    for i in 0..3 {
+        cluster.node_mut(i)?.wait_synced(Duration::from_secs(90))?;
+    }
+    for i in 0..3 {
+        let node = cluster.node(i)?;
+        assert_eq!(node.status_var("wsrep_cluster_size")?.as_deref(), Some("3"));
+        assert_eq!(
+            node.sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM r.t")?,
+            vec![vec!["3"]]
+        );
+    }
+    let log: String = (0..3)
+        .map(|i| {
+            std::fs::read_to_string(&cluster.node(i).unwrap().layout().error_log)
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        log.contains("re-forming the primary component"),
+        "no node re-formed the component"
+    );
+    base.passed();
+    Ok(())
+}

@@ -167,7 +167,10 @@ fn sysbench_oltp_read_write_runs_without_errors() -> Result<(), TestbedError> {
     // own row-lock deadlocks on this workload also appear with wsrep off, rarely.
     assert_eq!(report.reconnects, 0, "{report:?}");
     assert!(report.transactions > 0, "{report:?}");
-    assert!(report.errors * 1000 < report.transactions, "lock conflicts not rare: {report:?}");
+    assert!(
+        report.errors * 1000 < report.transactions,
+        "lock conflicts not rare: {report:?}"
+    );
     let st = node.status()?;
     assert_eq!(st["wsrep_local_cert_failures"], "0", "{st:?}");
     assert_eq!(st["wsrep_local_bf_aborts"], "0", "{st:?}");

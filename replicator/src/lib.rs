@@ -1176,6 +1176,13 @@ impl Shared {
                     }
                 }
                 self.set_transfer(Transfer::Done);
+                // The data now belongs to this history; its exact seqno is known again only
+                // at a clean shutdown.
+                if let Err(e) =
+                    self.store_state(Gtid::new(position.history, Seqno::UNDEFINED), false)
+                {
+                    log::error!("{e}");
+                }
             }
             Delivered::CaughtUp => {
                 // Synced once the appliers have committed what came before this.

@@ -29,6 +29,9 @@ pub struct RuntimeConfig {
     pub ist_bind: Option<String>,
     /// How long `connect` waits for a joiner's admission (`pc.wait_prim_timeout`).
     pub join_timeout: Duration,
+    /// Where `gvwstate.dat` lives, and whether to use it (`pc.recovery`).
+    pub state_dir: std::path::PathBuf,
+    pub pc_recovery: bool,
 }
 
 impl RuntimeConfig {
@@ -83,6 +86,8 @@ impl RuntimeConfig {
                 .ist_recv_bind()
                 .map(|a| format!("{}:{}", bracket(&a.host), a.port)),
             join_timeout: options.pc_wait_prim_timeout(),
+            state_dir: options.base_dir(),
+            pc_recovery: options.pc_recovery(),
         }
     }
 

@@ -25,6 +25,7 @@
 
 mod api;
 mod config;
+mod gvwstate;
 mod ordering;
 mod peers;
 mod shard;

@@ -19,7 +19,7 @@ use crate::api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
 use crate::peers::Peers;
 use crate::shards::{ShardCommand, ShardLink};
 use crate::transfer::{self, Received, StreamMsg, TransferRequest};
-use crate::{sys, Board, Command, RuntimeConfig};
+use crate::{gvwstate, sys, Board, Command, RuntimeConfig};
 use crossbeam_channel::Sender;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering as AtomicOrdering;
@@ -83,6 +83,13 @@ struct Session {
     mode: Mode,
     /// A joiner's `connect` waits for admission (or this deadline).
     connect_reply: Option<(Sender<Result<(), String>>, Instant)>,
+    /// `pc.recovery`: the primary component this node was in before a crash, to re-form
+    /// when all its members are back and none of them finds a primary.
+    recovery: Option<gvwstate::SavedView>,
+    /// Where this node's data is (a joiner: what it would bootstrap from in a recovery).
+    position: Gtid,
+    my_name: String,
+    config: GroupConfig,
 }
 
 /// Certification on shard 0: the single-thread facade with one shard, or the global part plus
@@ -381,6 +388,24 @@ impl Ordering {
         group_config.seed = seed_from(request.node);
         group_config.max_append_bytes = self.config.batch_max_bytes;
         let cluster = ClusterHash::of(&request.cluster_name);
+        let saved_config = group_config.clone();
+        let join_position = match &request.mode {
+            ConnectMode::Bootstrap { position } | ConnectMode::Join { position, .. } => *position,
+        };
+        let recovery = match &request.mode {
+            ConnectMode::Join { .. } if self.config.pc_recovery => {
+                gvwstate::load(&self.config.state_dir).filter(|v| {
+                    v.history == join_position.history && join_position.seqno.is_defined()
+                })
+            }
+            _ => None,
+        };
+        if let Some(saved) = &recovery {
+            log::info!(
+                "pc.recovery: last primary component had {} member(s); it is re-formed if none of them finds a primary",
+                saved.members.len()
+            );
+        }
         let (group, history, last_seqno, mode, wait) = match request.mode {
             ConnectMode::Bootstrap { position } => {
                 let group = Group::bootstrap(group_config, position.history, position.seqno)
@@ -442,6 +467,10 @@ impl Ordering {
             ticks_since_report: 0,
             mode,
             connect_reply: None,
+            recovery,
+            position: join_position,
+            my_name: request.node_name.clone(),
+            config: saved_config,
         });
         Ok(wait)
     }
@@ -659,6 +688,89 @@ impl Ordering {
         }
         self.check_connect_deadline();
         self.retry_state_request();
+        self.try_recover();
+    }
+
+    /// `pc.recovery`: when every member of the saved primary component is connected, none of
+    /// them is primary (all are joining), and all are in our history, the most advanced (by
+    /// seqno, then name) bootstraps; the others keep joining and are admitted by it.
+    fn try_recover(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let Some(saved) = session.recovery.clone() else {
+            return;
+        };
+        let Mode::Awaiting(awaiting) = &session.mode else {
+            return;
+        };
+        if awaiting.announced {
+            session.recovery = None; // admitted by a primary component that exists
+            return;
+        }
+        let hellos: Vec<_> = session.peers.hellos().cloned().collect();
+        let mut best = (session.position.seqno, session.my_name.clone(), true);
+        let my_address = session.config.address.clone();
+        for member in &saved.members {
+            if member.name == session.my_name && member.address == my_address {
+                continue;
+            }
+            let Some(hello) = hellos
+                .iter()
+                .find(|h| h.address == member.address || h.name == member.name)
+            else {
+                return; // not everybody is back yet
+            };
+            if hello.history != saved.history {
+                return;
+            }
+            let candidate = (hello.position, hello.name.clone(), false);
+            if (candidate.0, &candidate.1) > (best.0, &best.1) {
+                best = candidate;
+            }
+        }
+        if !best.2 {
+            return; // a more advanced member bootstraps; we are admitted by it
+        }
+        log::info!(
+            "pc.recovery: all {} member(s) of the last primary component are back and none is primary; \
+             this node is the most advanced ({}:{}): re-forming the primary component",
+            saved.members.len(),
+            saved.history,
+            session.position.seqno
+        );
+        let group = match Group::bootstrap(
+            session.config.clone(),
+            saved.history,
+            session.position.seqno,
+        ) {
+            Ok(group) => group,
+            Err(e) => {
+                log::error!("pc.recovery bootstrap failed: {e}");
+                session.recovery = None;
+                return;
+            }
+        };
+        session.group = group;
+        session.mode = Mode::Normal;
+        session.recovery = None;
+        session.history = saved.history;
+        session.last_seqno = session.position.seqno;
+        // Tell the connected peers about the new group: their Hello handling asks to join it.
+        let hello = session.group.hello();
+        for peer in hellos.iter().map(|h| h.node) {
+            session.peers.send(peer, &hello);
+            session.group.peer_connected(peer);
+        }
+        if let Some((reply, _)) = session.connect_reply.take() {
+            let _ = reply.send(Ok(()));
+        }
+        let position = session.position;
+        match CertEngine::start(position.seqno, &self.links, self.cert_config()) {
+            Ok(engine) => self.certifier = Some(engine),
+            Err(e) => log::error!("cannot start certification at {position}: {e}"),
+        }
+        self.open_gcache(position.history, position.seqno);
     }
 
     fn check_connect_deadline(&mut self) {
@@ -841,6 +953,10 @@ impl Ordering {
                 log::error!("Peer {peer} refused this node: {reason}");
             }
             Event::Left => self.finish_session(),
+            Event::Failed { reason } => {
+                log::error!("The group core stopped: {reason}; leaving the group");
+                self.finish_session();
+            }
         }
     }
 
@@ -1041,6 +1157,9 @@ impl Ordering {
         }
         self.publish_index_size();
         self.open_gcache(stream.history, data_at);
+        if let Some(view) = &view {
+            self.save_view(view);
+        }
         log::info!(
             "State transfer complete at {}:{position}; {} held event(s) follow",
             stream.history,
@@ -1196,7 +1315,38 @@ impl Ordering {
         self.board
             .primary
             .store(view.is_primary(), AtomicOrdering::Relaxed);
+        if view.is_primary() {
+            self.save_view(&view);
+        }
         self.sink.deliver(Delivered::View(view));
+    }
+
+    /// Keeps `gvwstate.dat` up to date with the primary component (`pc.recovery`).
+    fn save_view(&self, view: &View) {
+        let Some(session) = &self.session else { return };
+        if !self.config.pc_recovery {
+            return;
+        }
+        let addresses: HashMap<NodeId, String> =
+            session.group.member_addresses().into_iter().collect();
+        let members = view
+            .members
+            .iter()
+            .map(|m| gvwstate::SavedMember {
+                name: m.name.clone(),
+                address: if m.id == session.me {
+                    session.config.address.clone()
+                } else {
+                    addresses.get(&m.id).cloned().unwrap_or_default()
+                },
+            })
+            .collect();
+        let saved = gvwstate::SavedView {
+            history: view.history,
+            view_id: view.view_id.0,
+            members,
+        };
+        gvwstate::store(&self.config.state_dir, &saved, &session.my_name);
     }
 
     fn publish_index_size(&self) {
@@ -1220,6 +1370,10 @@ impl Ordering {
             let _ = reply.send(Err("left the group before being admitted".into()));
         }
         session.peers.close_all(self.waker.raw_fd());
+        if session.leaving {
+            // Left on purpose: this node must not pull a crashed cluster back on restart.
+            gvwstate::remove(&self.config.state_dir);
+        }
         self.certifier = None;
         self.close_gcache();
         self.publish_index_size();

@@ -51,6 +51,8 @@ pub(crate) struct Peers {
     dials: BTreeMap<String, Dial>,
     events: Vec<NetEvent>,
     pub listen: std::net::SocketAddr,
+    /// The `Hello` of every connected peer (history, position, name, address).
+    hellos: BTreeMap<NodeId, trireme_group::msg::Hello>,
 }
 
 impl Peers {
@@ -70,6 +72,7 @@ impl Peers {
             dials: BTreeMap::new(),
             events: Vec::new(),
             listen,
+            hellos: BTreeMap::new(),
         })
     }
 
@@ -81,6 +84,11 @@ impl Peers {
             node: None,
             is_self: false,
         });
+    }
+
+    /// The `Hello`s of the peers connected now.
+    pub fn hellos(&self) -> impl Iterator<Item = &trireme_group::msg::Hello> {
+        self.hellos.values()
     }
 
     pub fn stats(&self) -> NetStats {
@@ -239,6 +247,9 @@ impl Peers {
                 }
                 let first = !self.by_node.contains_key(&node);
                 self.by_node.entry(node).or_default().push(conn);
+                if let Msg::Hello(hello) = &msg {
+                    self.hellos.insert(node, hello.clone());
+                }
                 if let Err(e) = group.step(node, msg) {
                     log::warn!("peer {node} refused: {e}");
                 }
@@ -309,6 +320,7 @@ impl Peers {
         };
         if gone {
             self.by_node.remove(&node);
+            self.hellos.remove(&node);
             log::info!(
                 "Lost peer {node} (connection closed after {:?})",
                 state.opened.elapsed()
