@@ -236,3 +236,91 @@ fn after_every_node_crashed_the_cluster_re_forms_itself_with_pc_recovery(
     base.passed();
     Ok(())
 }
+
+/// `target/release/trireme-arbitrator` (built by `cargo build --release`).
+fn arbitrator_binary() -> std::path::PathBuf {
+    trireme_itest::provider().with_file_name("trireme-arbitrator")
+}
+
+#[test]
+fn two_data_nodes_and_an_arbitrator_survive_the_loss_of_either_data_node(
+) -> Result<(), TestbedError> {
+    if skip("two_data_nodes_and_an_arbitrator_survive_the_loss_of_either_data_node") {
+        return Ok(());
+    }
+    assert!(
+        arbitrator_binary().exists(),
+        "build it: cargo build --release -p trireme-arbitrator"
+    );
+    let base = TempBase::new("arbitrator");
+    for victim in [1usize, 0] {
+        let port_base = if victim == 1 { 23420 } else { 23440 };
+        let mut cluster = Cluster::start(trireme_spec(2, &base, port_base))?;
+        let seed = format!("gcomm://127.0.0.1:{}", cluster.node(0)?.ports().repl);
+        let log = base.path().join(format!("arbitrator-{victim}.log"));
+        let mut arbitrator = std::process::Command::new(arbitrator_binary())
+            .args(["--address", &seed, "--group", "trireme", "--name", "arb"])
+            .args([
+                "--options",
+                &format!("gmcast.listen_addr=tcp://127.0.0.1:{}", port_base + 9),
+            ])
+            .args(["--log", log.to_str().unwrap()])
+            .spawn()
+            .expect("start the arbitrator");
+        let wait_size = |node: &trireme_testbed::Node, want: &str| {
+            for _ in 0..100 {
+                if node
+                    .status_var("wsrep_cluster_size")
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    == Some(want)
+                {
+                    return true;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            false
+        };
+        assert!(
+            wait_size(cluster.node(0)?, "3"),
+            "the arbitrator did not join"
+        );
+        let survivor = 1 - victim;
+        cluster.node(survivor)?.exec(
+            "CREATE DATABASE IF NOT EXISTS a; CREATE TABLE IF NOT EXISTS a.t (id INT PRIMARY KEY)",
+        )?;
+        cluster.node_mut(victim)?.kill9()?;
+        // Two of three votes remain: the survivor stays primary and keeps committing.
+        assert!(
+            wait_size(cluster.node(survivor)?, "2"),
+            "the dead node was not removed"
+        );
+        let node = cluster.node(survivor)?;
+        assert_eq!(
+            node.status_var("wsrep_cluster_status")?.as_deref(),
+            Some("Primary")
+        );
+        node.exec("INSERT INTO a.t VALUES (1)")?;
+        // The arbitrator leaves cleanly on SIGTERM and the survivor then stands alone
+        // (a clean leave shrinks the component, as in Galera).
+        std::process::Command::new("/usr/bin/kill")
+            .args(["-TERM", &arbitrator.id().to_string()])
+            .status()
+            .ok();
+        let status = arbitrator.wait().expect("arbitrator exit");
+        assert!(
+            status.success(),
+            "arbitrator exit {status:?}: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(wait_size(node, "1"), "the arbitrator's leave was not seen");
+        assert_eq!(
+            node.status_var("wsrep_cluster_status")?.as_deref(),
+            Some("Primary")
+        );
+        drop(cluster);
+    }
+    base.passed();
+    Ok(())
+}

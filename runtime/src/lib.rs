@@ -24,6 +24,7 @@
 //! commands, and results come back through the owner's [`Sink`].
 
 mod api;
+pub mod arbiter;
 mod config;
 mod gvwstate;
 mod ordering;

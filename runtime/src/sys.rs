@@ -99,6 +99,28 @@ pub fn probe_io_uring() -> Result<(), String> {
     }
 }
 
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_terminate(_signal: libc::c_int) {
+    // Async-signal-safe: one atomic store.
+    TERMINATE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// For standalone binaries (the arbitrator): SIGTERM and SIGINT set the returned flag.
+pub fn termination_flag() -> &'static std::sync::atomic::AtomicBool {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: installs a handler that only stores to an atomic (async-signal-safe); the
+        // function pointer is a valid `extern "C" fn(c_int)` for the whole program.
+        unsafe {
+            libc::signal(
+                signal,
+                on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+    &TERMINATE
+}
+
 /// A non-blocking eventfd: other threads `signal()` it to wake a shard parked in poll(2) or
 /// in its ring.
 pub struct EventFd {
