@@ -47,6 +47,7 @@ pub const TRIREME_BATCH_MAX_BYTES: &str = "trireme.batch_max_bytes";
 pub const TRIREME_ELECTION_TIMEOUT: &str = "trireme.election_timeout";
 pub const TRIREME_PINNING: &str = "trireme.pinning";
 pub const TRIREME_PROFILE: &str = "trireme.profile";
+pub const TRIREME_EXTENDED_STATUS: &str = "trireme.extended_status";
 pub const TRIREME_SHARDS: &str = "trireme.shards";
 pub const TRIREME_SPIN_BUDGET_US: &str = "trireme.spin_budget_us";
 pub const TRIREME_TRANSPORT: &str = "trireme.transport";
@@ -98,6 +99,7 @@ pub(crate) const ALL: &[&str] = &[
     SOCKET_SSL_RELOAD,
     TRIREME_BATCH_MAX_BYTES,
     TRIREME_ELECTION_TIMEOUT,
+    TRIREME_EXTENDED_STATUS,
     TRIREME_PINNING,
     TRIREME_PROFILE,
     TRIREME_SHARDS,

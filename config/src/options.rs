@@ -456,6 +456,11 @@ impl Options {
         u32::try_from(self.int(key::TRIREME_SPIN_BUDGET_US, 50)).unwrap_or(50)
     }
 
+    /// Whether SHOW STATUS also lists Trireme's latency histograms.
+    pub fn extended_status(&self) -> bool {
+        self.boolean(key::TRIREME_EXTENDED_STATUS, false)
+    }
+
     pub fn election_timeout(&self) -> Duration {
         self.duration(key::TRIREME_ELECTION_TIMEOUT, Duration::from_secs(1))
     }

@@ -510,3 +510,53 @@ fn with_two_shards_the_certification_index_and_gcache_are_split_and_answers_stay
     base.passed();
     Ok(())
 }
+
+#[test]
+fn stage_latencies_appear_after_galeras_status_list_only_when_asked() -> Result<(), TestbedError> {
+    if skip("stage_latencies_appear_after_galeras_status_list_only_when_asked") {
+        return Ok(());
+    }
+    let base = TempBase::new("latency");
+    let cluster = Cluster::start(trireme_spec(1, &base, 21200))?;
+    let node = cluster.node(0)?;
+    node.exec("CREATE DATABASE it; CREATE TABLE it.x (id INT PRIMARY KEY)")?;
+    for i in 0..50 {
+        node.exec(&format!("INSERT INTO it.x VALUES ({i})"))?;
+    }
+    assert!(
+        node.sql("SHOW STATUS LIKE 'wsrep_trireme%'")?.is_empty(),
+        "listed without being asked"
+    );
+    // Galera's own replication-latency variable carries the replicate stage, in its format.
+    let repl = node
+        .status_var("wsrep_evs_repl_latency")?
+        .unwrap_or_default();
+    let parts: Vec<f64> = repl.split('/').map(|p| p.parse().unwrap()).collect();
+    assert_eq!(parts.len(), 5, "{repl}");
+    assert!(
+        parts[4] >= 50.0 && parts[0] > 0.0 && parts[0] <= parts[1] && parts[1] <= parts[2],
+        "{repl}"
+    );
+    node.exec("SET GLOBAL wsrep_provider_options = 'trireme.extended_status=yes'")?;
+    let rows = node.sql("SHOW STATUS LIKE 'wsrep_trireme%'")?;
+    let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    for stage in ["replicate", "certify", "commit_wait", "apply"] {
+        for stat in ["p50_us", "p99_us", "max_us"] {
+            let name = format!("wsrep_trireme_{stage}_{stat}");
+            assert!(
+                names.contains(&name.as_str()),
+                "{name} missing from {names:?}"
+            );
+        }
+    }
+    let value = |name: &str| -> i64 {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .map(|r| r[1].parse().unwrap())
+            .unwrap()
+    };
+    assert!(value("wsrep_trireme_replicate_max_us") >= value("wsrep_trireme_replicate_p50_us"));
+    assert!(value("wsrep_trireme_replicate_p50_us") > 0, "{rows:?}");
+    base.passed();
+    Ok(())
+}

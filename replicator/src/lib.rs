@@ -440,12 +440,14 @@ impl Replicator {
             ws
         };
         shared.count_replicated(&ws);
+        let started = std::time::Instant::now();
         if let Err(e) = self.shared.runtime().propose(ws.clone(), handle.trx_id) {
             log::warn!("Could not replicate trx {}: {e}", handle.trx_id);
             trx.lock().phase = Phase::Aborted;
             return Status::ConnFail;
         }
         let outcome = trx.wait_outcome();
+        shared.counters.replicate_latency.record(started.elapsed());
         let mut st = trx.lock();
         match outcome {
             Outcome::Failed { reason } => {
@@ -500,7 +502,13 @@ impl Replicator {
                     st.phase == Phase::Certified
                 };
                 let interrupt = || interruptible && trx.must_abort();
-                match orders.wait_commit_turn(seqno, &interrupt) {
+                let started = std::time::Instant::now();
+                let waited = orders.wait_commit_turn(seqno, &interrupt);
+                self.shared
+                    .counters
+                    .commit_wait_latency
+                    .record(started.elapsed());
+                match waited {
                     Ok(()) => {}
                     Err(WaitEnd::Interrupted) => return Status::BfAbort,
                     Err(_) => return Status::ConnFail,
@@ -956,7 +964,19 @@ impl Replicator {
             .counters
             .send_queue
             .set(status.send_queue_frames as usize);
-        stats::collect(&shared.counters, &facts)
+        let mut list = stats::collect(&shared.counters, &facts);
+        if lock(&shared.options).extended_status() {
+            let c = status.certify_latency;
+            let certify = stats::LatencySummary {
+                count: c.count,
+                p50_ns: c.p50_ns,
+                p99_ns: c.p99_ns,
+                max_ns: c.max_ns,
+                ..Default::default()
+            };
+            list.extend(stats::extended(&shared.counters, certify));
+        }
+        list
     }
 
     pub fn stats_reset(&self) {
@@ -1281,7 +1301,9 @@ impl Shared {
             trx_id: ws.trx_id,
             opaque: WsHandle::APPLIED,
         };
+        let started = std::time::Instant::now();
         let outcome = self.server.apply(ctx, handle, ws.flags(), &ws.data, &meta);
+        self.counters.apply_latency.record(started.elapsed());
         if !self.orders.has_left(seqno) {
             // The server failed before leaving the commit order; do not block the order.
             self.orders.leave(seqno);

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// One status value as `stats_get` hands it to the server.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +67,78 @@ impl QueueGauge {
     }
 }
 
+/// Latencies of one stage, in nanoseconds (HDR histogram, 3 significant digits).
+pub struct Latency {
+    inner: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        let histogram = hdrhistogram::Histogram::new_with_bounds(1, 600_000_000_000, 3)
+            .expect("static bounds are valid");
+        Latency {
+            inner: Mutex::new(histogram),
+        }
+    }
+}
+
+/// What `SHOW STATUS` shows of one stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ns: u64,
+    pub mean_ns: f64,
+    pub stddev_ns: f64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+impl Latency {
+    pub fn record(&self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(ns);
+    }
+
+    pub fn summary(&self) -> LatencySummary {
+        let h = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if h.is_empty() {
+            return LatencySummary::default();
+        }
+        LatencySummary {
+            count: h.len(),
+            min_ns: h.min(),
+            mean_ns: h.mean(),
+            stddev_ns: h.stdev(),
+            p50_ns: h.value_at_quantile(0.50),
+            p99_ns: h.value_at_quantile(0.99),
+            max_ns: h.max(),
+        }
+    }
+
+    pub fn reset(&self) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).reset();
+    }
+}
+
+impl LatencySummary {
+    /// Galera's `wsrep_evs_repl_latency` form: min/avg/max/stddev/count, in seconds.
+    pub fn galera_text(&self) -> String {
+        let s = |ns: f64| ns / 1e9;
+        format!(
+            "{}/{}/{}/{}/{}",
+            s(self.min_ns as f64),
+            s(self.mean_ns),
+            s(self.max_ns as f64),
+            s(self.stddev_ns),
+            self.count
+        )
+    }
+}
+
 /// Counters updated on the hot path with relaxed atomics.
 #[derive(Default)]
 pub struct Counters {
@@ -93,6 +166,12 @@ pub struct Counters {
     pub open_transactions: AtomicI64,
     pub recv_queue: QueueGauge,
     pub send_queue: QueueGauge,
+    /// `certify()` from the send to the answer: ordering, certification and the hops.
+    pub replicate_latency: Latency,
+    /// Time waited in `commit_order_enter`.
+    pub commit_wait_latency: Latency,
+    /// `apply_cb` of one writeset on an applier.
+    pub apply_latency: Latency,
 }
 
 impl Counters {
@@ -139,6 +218,9 @@ impl Counters {
     pub fn reset(&self) {
         self.recv_queue.reset();
         self.send_queue.reset();
+        self.replicate_latency.reset();
+        self.commit_wait_latency.reset();
+        self.apply_latency.reset();
     }
 }
 
@@ -160,6 +242,46 @@ pub struct NodeFacts {
 pub const PROTOCOL_APPLICATION: i64 = 4;
 /// Trireme's own replication and group protocol versions.
 pub const PROTOCOL_TRIREME: i64 = 1;
+
+/// Trireme's own stage latencies (`trireme.extended_status=yes`), listed after Galera's names so
+/// that list stays as Galera has it: p50, p99 and max in microseconds per stage.
+pub fn extended(c: &Counters, certify: LatencySummary) -> Vec<(&'static str, StatValue)> {
+    let us = |ns: u64| StatValue::Int((ns / 1000) as i64);
+    let mut out = Vec::new();
+    for (stage, summary) in [
+        ("replicate", c.replicate_latency.summary()),
+        ("certify", certify),
+        ("commit_wait", c.commit_wait_latency.summary()),
+        ("apply", c.apply_latency.summary()),
+    ] {
+        let names: [&'static str; 3] = match stage {
+            "replicate" => [
+                "trireme_replicate_p50_us",
+                "trireme_replicate_p99_us",
+                "trireme_replicate_max_us",
+            ],
+            "certify" => [
+                "trireme_certify_p50_us",
+                "trireme_certify_p99_us",
+                "trireme_certify_max_us",
+            ],
+            "commit_wait" => [
+                "trireme_commit_wait_p50_us",
+                "trireme_commit_wait_p99_us",
+                "trireme_commit_wait_max_us",
+            ],
+            _ => [
+                "trireme_apply_p50_us",
+                "trireme_apply_p99_us",
+                "trireme_apply_max_us",
+            ],
+        };
+        out.push((names[0], us(summary.p50_ns)));
+        out.push((names[1], us(summary.p99_ns)));
+        out.push((names[2], us(summary.max_ns)));
+    }
+    out
+}
 
 /// The status list in Galera 4.23's order.
 pub fn collect(c: &Counters, f: &NodeFacts) -> Vec<(&'static str, StatValue)> {
@@ -226,7 +348,10 @@ pub fn collect(c: &Counters, f: &NodeFacts) -> Vec<(&'static str, StatValue)> {
         ("desync_count", Int(f.desync_count)),
         ("evs_delayed", Str(String::new())),
         ("evs_evict_list", Str(String::new())),
-        ("evs_repl_latency", Str("0/0/0/0/0".into())),
+        (
+            "evs_repl_latency",
+            Str(c.replicate_latency.summary().galera_text()),
+        ),
         ("evs_state", Str(f.evs_state.clone())),
         ("gcomm_uuid", Str(f.gcomm_uuid.clone())),
         ("gmcast_segment", Int(f.segment)),

@@ -103,6 +103,8 @@ pub(crate) struct Board {
     pub primary: AtomicBool,
     /// Frames queued for peers and not yet handed to the kernel (`wsrep_local_send_queue`).
     pub send_queue_frames: AtomicU64,
+    /// Time to certify one writeset on shard 0 (fan-out to other shards included), ns.
+    pub certify_latency: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
 }
 
 impl Board {
@@ -112,6 +114,10 @@ impl Board {
             cached_downto: AtomicI64::new(-1),
             primary: AtomicBool::new(false),
             send_queue_frames: AtomicU64::new(0),
+            certify_latency: std::sync::Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 600_000_000_000, 3)
+                    .expect("static bounds are valid"),
+            ),
         }
     }
 }
@@ -122,6 +128,16 @@ pub struct RuntimeStatus {
     pub cert_index_size: u64,
     pub cached_downto: Seqno,
     pub send_queue_frames: u64,
+    pub certify_latency: Percentiles,
+}
+
+/// A latency distribution's summary, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
 }
 
 /// The running shard threads.
@@ -276,6 +292,19 @@ impl Runtime {
                 .sum(),
             cached_downto: Seqno(self.board.cached_downto.load(Ordering::Relaxed)),
             send_queue_frames: self.board.send_queue_frames.load(Ordering::Relaxed),
+            certify_latency: {
+                let h = self
+                    .board
+                    .certify_latency
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                Percentiles {
+                    count: h.len(),
+                    p50_ns: h.value_at_quantile(0.5),
+                    p99_ns: h.value_at_quantile(0.99),
+                    max_ns: h.max(),
+                }
+            },
         }
     }
 

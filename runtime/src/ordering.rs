@@ -1258,10 +1258,19 @@ impl Ordering {
                 }
             },
         };
+        let started = Instant::now();
         let outcome = self
             .certifier
             .as_mut()
             .map(|c| c.certify(&self.links, seqno, &ws));
+        let elapsed = u64::try_from(started.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.board
+            .certify_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(elapsed);
         let verdict = match outcome {
             Some(Ok(CertVerdict::Pass { depends_on })) => Verdict::Pass { depends_on },
             Some(Ok(CertVerdict::Conflict { with_seqno, .. })) => Verdict::Conflict { with_seqno },
