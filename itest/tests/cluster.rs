@@ -417,3 +417,44 @@ fn streaming_replication_applies_fragments_as_they_run_and_rolls_back_cleanly(
     base.passed();
     Ok(())
 }
+
+#[test]
+fn wsrep_sst_donor_chooses_the_donor() -> Result<(), TestbedError> {
+    if skip("wsrep_sst_donor_chooses_the_donor") {
+        return Ok(());
+    }
+    let base = TempBase::new("donor");
+    let mut spec = trireme_spec(3, &base, 23240);
+    // node2 must take its state from node1 (not node0, the first node); node1 itself falls
+    // back to any other donor thanks to the trailing comma, as in Galera.
+    spec.extra_cnf.push("wsrep_sst_donor=node1,".into());
+    let cluster = Cluster::start(spec)?;
+    let log = |i: usize| {
+        std::fs::read_to_string(&cluster.node(i).unwrap().layout().error_log).unwrap_or_default()
+    };
+    let node2_id = cluster
+        .node(2)?
+        .status_var("wsrep_gcomm_uuid")?
+        .unwrap_or_default();
+    assert!(!node2_id.is_empty());
+    let donated_to_node2 = |i: usize| {
+        log(i)
+            .lines()
+            .any(|l| l.contains("Donating") && l.contains(&node2_id))
+    };
+    assert!(
+        donated_to_node2(1),
+        "node1 did not donate to node2:\n{}",
+        log(1)
+    );
+    assert!(
+        !donated_to_node2(0),
+        "node0 donated to node2 although node1 was named"
+    );
+    cluster.node(2)?.exec(
+        "CREATE DATABASE d2; CREATE TABLE d2.t (id INT PRIMARY KEY); INSERT INTO d2.t VALUES (1)",
+    )?;
+    assert_identical(&cluster)?;
+    base.passed();
+    Ok(())
+}
