@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use trireme_config::{InitContext, Options};
 use trireme_runtime::arbiter::{run, ArbiterConfig};
 
+#[derive(Debug)]
 struct Args {
     address: String,
     group: String,

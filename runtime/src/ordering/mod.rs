@@ -36,30 +36,19 @@ use trireme_group::{
 use trireme_net::{ClusterHash, TransportConfig};
 use trireme_types::{writeset, Gtid, HistoryId, NodeId, Seqno, View, Writeset};
 
+mod cert_engine;
+mod donor;
+mod joiner;
+mod recovery;
+
+use cert_engine::CertEngine;
+use joiner::{hold, Awaiting};
+
 /// A local writeset waiting for its place in the order.
 struct Pending {
     token: Token,
     ws: Arc<Writeset>,
     bytes: Arc<Vec<u8>>,
-}
-
-/// What a joiner waits for before it can certify and apply.
-struct Awaiting {
-    /// Everything the group delivered since we joined, in order.
-    held: VecDeque<Event>,
-    /// `Delivered::Joined` was sent (we saw a primary view that lists us).
-    announced: bool,
-    /// Our request, kept to propose it again if no donor could be chosen.
-    request: Option<ControlEntry>,
-    retry_at: Option<Instant>,
-    /// D: the seqno our request was ordered after; everything up to it comes with the state.
-    position: Option<Seqno>,
-    /// Index in `held` of our ordered request.
-    request_index: Option<usize>,
-    stream: Option<Result<Received, String>>,
-    /// What MariaDB's SST reported (`sst_received`).
-    received: Option<(Gtid, i32)>,
-    last_view: Option<GroupView>,
 }
 
 enum Mode {
@@ -90,151 +79,6 @@ struct Session {
     position: Gtid,
     my_name: String,
     config: GroupConfig,
-}
-
-/// Certification on shard 0: the single-thread facade with one shard, or the global part plus
-/// slice 0 here and slices 1..N on their shards.
-enum CertEngine {
-    Single(Certifier),
-    Sharded {
-        global: CertGlobal,
-        slice0: CertSlice,
-        partials: Vec<Partial>,
-    },
-}
-
-impl CertEngine {
-    fn start(position: Seqno, links: &[ShardLink], config: CertConfig) -> Result<Self, CertError> {
-        let shard_count = links.len() as u32 + 1;
-        if shard_count == 1 {
-            return Ok(CertEngine::Single(Certifier::new(1, position, config)?));
-        }
-        let global = CertGlobal::new(shard_count, position, config)?;
-        let slice0 = CertSlice::new(0, shard_count)?;
-        for link in links {
-            link.send(ShardCommand::AttachCert {
-                cert: CertSlice::new(link.index, shard_count)?,
-            });
-        }
-        Ok(CertEngine::Sharded {
-            global,
-            slice0,
-            partials: Vec::with_capacity(shard_count as usize),
-        })
-    }
-
-    fn certify(
-        &mut self,
-        links: &[ShardLink],
-        seqno: Seqno,
-        ws: &Arc<Writeset>,
-    ) -> Result<CertVerdict, CertError> {
-        let (global, slice0, partials) = match self {
-            CertEngine::Single(certifier) => return certifier.certify(seqno, ws),
-            CertEngine::Sharded {
-                global,
-                slice0,
-                partials,
-            } => (global, slice0, partials),
-        };
-        let input = CheckInput::new(seqno, ws);
-        global.check_next(seqno)?;
-        let shard_count = links.len() as u32 + 1;
-        // Ask only the shards that own one of the keys; the others' answer is known.
-        let mut touched = vec![false; shard_count as usize];
-        for key in &ws.keys {
-            touched[key.hash.shard(shard_count) as usize] = true;
-        }
-        for link in links.iter().filter(|l| touched[l.index as usize]) {
-            link.send(ShardCommand::Check {
-                seqno,
-                ws: ws.clone(),
-            });
-        }
-        partials.clear();
-        partials.push(slice0.check(&input));
-        for link in links {
-            partials.push(match touched[link.index as usize] {
-                true => link
-                    .partial()
-                    .unwrap_or_else(|| Partial::empty(link.index, seqno)),
-                false => Partial::empty(link.index, seqno),
-            });
-        }
-        let verdict = global.merge(&input, partials)?;
-        slice0.apply(&input, &verdict);
-        // Sent before the next Check: each shard records this verdict before it checks the
-        // next writeset (its inbox is FIFO).
-        for link in links.iter().filter(|l| touched[l.index as usize]) {
-            link.send(ShardCommand::Apply {
-                seqno,
-                ws: ws.clone(),
-                verdict,
-            });
-        }
-        Ok(verdict)
-    }
-
-    fn barrier(&mut self, seqno: Seqno) -> Result<(), CertError> {
-        match self {
-            CertEngine::Single(certifier) => certifier.certify_barrier(seqno),
-            CertEngine::Sharded { global, .. } => global.barrier(seqno),
-        }
-    }
-
-    /// The commit cut: forget every record at or below `cut`, everywhere.
-    fn purge_upto(&mut self, links: &[ShardLink], cut: Seqno) {
-        let below = Seqno(cut.0.saturating_add(1));
-        match self {
-            CertEngine::Single(certifier) => certifier.purge_below(below),
-            CertEngine::Sharded { global, slice0, .. } => {
-                global.purge_below(below);
-                slice0.purge_below(below);
-                for link in links {
-                    link.send(ShardCommand::Purge { below });
-                }
-            }
-        }
-    }
-
-    /// The whole index now, gathered from every shard (a donor at the transfer point).
-    fn export(&self, links: &[ShardLink]) -> CertSnapshot {
-        match self {
-            CertEngine::Single(certifier) => certifier.export(),
-            CertEngine::Sharded { global, slice0, .. } => {
-                let mut records: Vec<SnapshotRecord> = Vec::new();
-                slice0.export_into(&mut records);
-                for link in links {
-                    records.extend(link.export());
-                }
-                CertSnapshot::from_records(global, records)
-            }
-        }
-    }
-
-    /// Replaces the index with a donor's snapshot (a joiner).
-    fn import(&mut self, links: &[ShardLink], snapshot: &Arc<CertSnapshot>) {
-        match self {
-            CertEngine::Single(certifier) => certifier.import(snapshot),
-            CertEngine::Sharded { global, slice0, .. } => {
-                global.import(snapshot);
-                slice0.import(snapshot);
-                for link in links {
-                    link.send(ShardCommand::Import {
-                        snapshot: snapshot.clone(),
-                    });
-                }
-            }
-        }
-    }
-
-    /// Keys in the slice(s) this thread owns.
-    fn local_index_size(&self) -> usize {
-        match self {
-            CertEngine::Single(certifier) => certifier.index_size(),
-            CertEngine::Sharded { slice0, .. } => slice0.key_count(),
-        }
-    }
 }
 
 /// A GCache writeset record: the verdict every node gave it, then the encoded writeset. IST
@@ -341,16 +185,6 @@ impl Ordering {
             Command::Stop => {}
         }
     }
-
-    fn awaiting(&mut self) -> Option<&mut Awaiting> {
-        match self.session.as_mut().map(|s| &mut s.mode) {
-            Some(Mode::Awaiting(a)) => Some(a),
-            _ => None,
-        }
-    }
-
-    // ------------------------------------------------------------------------------------
-    // Connecting
 
     fn connect(&mut self, request: ConnectRequest, reply: Sender<Result<(), String>>) {
         if self.session.is_some() {
@@ -605,64 +439,6 @@ impl Ordering {
         session.group.leave();
     }
 
-    /// A joiner asks for state: bind the stream receiver, then order the request.
-    fn request_state(&mut self, sst_request: Vec<u8>, donor_names: Vec<String>, ist_from: Gtid) {
-        let cluster = match &self.session {
-            Some(s) => s.cluster,
-            None => return,
-        };
-        let Some(stream_address) = self.config.ist_recv.clone() else {
-            self.fail_transfer("no ist.recv_addr to receive the state stream on".into());
-            return;
-        };
-        let bind = self
-            .config
-            .ist_bind
-            .clone()
-            .unwrap_or_else(|| stream_address.clone());
-        let listener = match transfer::bind(&bind) {
-            Ok(listener) => listener,
-            Err(e) => {
-                self.fail_transfer(e);
-                return;
-            }
-        };
-        transfer::receive(
-            listener,
-            cluster,
-            transfer::report_to(self.inbox.clone(), self.waker.clone()),
-        );
-        let request = TransferRequest {
-            sst_request,
-            stream_address,
-        }
-        .encode();
-        let entry = ControlEntry::StateRequest {
-            donor_names,
-            request,
-            ist_from: Position::from(ist_from),
-        };
-        if let Some(awaiting) = self.awaiting() {
-            awaiting.request = Some(entry.clone());
-        }
-        if let Some(session) = &mut self.session {
-            if let Err(e) = session.group.propose_control(entry) {
-                log::warn!("state transfer request not sent yet ({e}); will retry");
-                if let Some(awaiting) = self.awaiting() {
-                    awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
-                }
-            }
-        }
-    }
-
-    fn fail_transfer(&mut self, reason: String) {
-        log::error!("State transfer failed: {reason}");
-        self.sink.deliver(Delivered::StateFailed { reason });
-    }
-
-    // ------------------------------------------------------------------------------------
-    // The loop's hooks
-
     pub fn tick(&mut self) {
         let Some(session) = &mut self.session else {
             return;
@@ -691,88 +467,6 @@ impl Ordering {
         self.try_recover();
     }
 
-    /// `pc.recovery`: when every member of the saved primary component is connected, none of
-    /// them is primary (all are joining), and all are in our history, the most advanced (by
-    /// seqno, then name) bootstraps; the others keep joining and are admitted by it.
-    fn try_recover(&mut self) {
-        let Some(session) = &mut self.session else {
-            return;
-        };
-        let Some(saved) = session.recovery.clone() else {
-            return;
-        };
-        let Mode::Awaiting(awaiting) = &session.mode else {
-            return;
-        };
-        if awaiting.announced {
-            session.recovery = None; // admitted by a primary component that exists
-            return;
-        }
-        let hellos: Vec<_> = session.peers.hellos().cloned().collect();
-        let mut best = (session.position.seqno, session.my_name.clone(), true);
-        let my_address = session.config.address.clone();
-        for member in &saved.members {
-            if member.name == session.my_name && member.address == my_address {
-                continue;
-            }
-            let Some(hello) = hellos
-                .iter()
-                .find(|h| h.address == member.address || h.name == member.name)
-            else {
-                return; // not everybody is back yet
-            };
-            if hello.history != saved.history {
-                return;
-            }
-            let candidate = (hello.position, hello.name.clone(), false);
-            if (candidate.0, &candidate.1) > (best.0, &best.1) {
-                best = candidate;
-            }
-        }
-        if !best.2 {
-            return; // a more advanced member bootstraps; we are admitted by it
-        }
-        log::info!(
-            "pc.recovery: all {} member(s) of the last primary component are back and none is primary; \
-             this node is the most advanced ({}:{}): re-forming the primary component",
-            saved.members.len(),
-            saved.history,
-            session.position.seqno
-        );
-        let group = match Group::bootstrap(
-            session.config.clone(),
-            saved.history,
-            session.position.seqno,
-        ) {
-            Ok(group) => group,
-            Err(e) => {
-                log::error!("pc.recovery bootstrap failed: {e}");
-                session.recovery = None;
-                return;
-            }
-        };
-        session.group = group;
-        session.mode = Mode::Normal;
-        session.recovery = None;
-        session.history = saved.history;
-        session.last_seqno = session.position.seqno;
-        // Tell the connected peers about the new group: their Hello handling asks to join it.
-        let hello = session.group.hello();
-        for peer in hellos.iter().map(|h| h.node) {
-            session.peers.send(peer, &hello);
-            session.group.peer_connected(peer);
-        }
-        if let Some((reply, _)) = session.connect_reply.take() {
-            let _ = reply.send(Ok(()));
-        }
-        let position = session.position;
-        match CertEngine::start(position.seqno, &self.links, self.cert_config()) {
-            Ok(engine) => self.certifier = Some(engine),
-            Err(e) => log::error!("cannot start certification at {position}: {e}"),
-        }
-        self.open_gcache(position.history, position.seqno);
-    }
-
     fn check_connect_deadline(&mut self) {
         let Some(session) = &mut self.session else {
             return;
@@ -787,27 +481,6 @@ impl Ordering {
                 )));
             }
             self.session = None;
-        }
-    }
-
-    fn retry_state_request(&mut self) {
-        let Some(session) = &mut self.session else {
-            return;
-        };
-        let Mode::Awaiting(awaiting) = &mut session.mode else {
-            return;
-        };
-        let due = awaiting.retry_at.is_some_and(|at| Instant::now() >= at);
-        if !due {
-            return;
-        }
-        awaiting.retry_at = None;
-        if let Some(entry) = awaiting.request.clone() {
-            log::info!("Requesting state transfer again");
-            if let Err(e) = session.group.propose_control(entry) {
-                log::warn!("state transfer request not sent yet ({e}); will retry");
-                awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
-            }
         }
     }
 
@@ -986,253 +659,6 @@ impl Ordering {
         }
     }
 
-    /// This node was chosen as donor: take the index at D (now, in total order), stream it to
-    /// the joiner, and let the server run its SST script.
-    fn donate(&mut self, joiner: NodeId, request: Vec<u8>, ist_from: Position, position: Seqno) {
-        let Some(session) = &self.session else { return };
-        let history = session.history;
-        let cluster = session.cluster;
-        let request = match TransferRequest::decode(&request) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("State request of {joiner} is malformed ({e}); not donating");
-                return;
-            }
-        };
-        debug_assert_eq!(position, session.last_seqno);
-        let snapshot = match &self.certifier {
-            Some(certifier) => certifier.export(&self.links),
-            None => {
-                log::error!("Chosen as donor without a certification index; not donating");
-                return;
-            }
-        };
-        // IST when the joiner is in our history and our GCache still holds everything it
-        // missed; SST otherwise.
-        let mut missed = Vec::new();
-        let mut bypass = false;
-        if ist_from.history == history && ist_from.seqno.is_defined() && ist_from.seqno <= position
-        {
-            missed = self.read_gcache(ist_from.seqno.next(), position);
-            let wanted = position.0 - ist_from.seqno.0;
-            let contiguous = missed
-                .iter()
-                .zip(ist_from.seqno.0 + 1..)
-                .all(|(r, s)| r.seqno.0 == s);
-            bypass = contiguous && missed.len() as i64 == wanted;
-            if !bypass {
-                log::info!(
-                    "IST from {} impossible: the GCache holds {} of the {wanted} writesets; SST instead",
-                    ist_from.seqno,
-                    missed.len()
-                );
-                missed.clear();
-            }
-        }
-        log::info!(
-            "Donating {} to {joiner} at {history}:{position} (index of {} record(s), {} missed writeset(s)) via {}",
-            if bypass { "IST" } else { "SST" },
-            snapshot.records.len(),
-            missed.len(),
-            request.stream_address
-        );
-        let mut messages = Vec::with_capacity(missed.len() + 3);
-        messages.push(StreamMsg::Header {
-            history,
-            position,
-            ist_from: if bypass {
-                ist_from.seqno
-            } else {
-                Seqno::UNDEFINED
-            },
-        });
-        messages.push(StreamMsg::Index(snapshot.encode()));
-        messages.extend(missed.into_iter().map(StreamMsg::Missed));
-        messages.push(StreamMsg::End);
-        transfer::send(request.stream_address, cluster, messages);
-        self.sink.deliver(Delivered::DonateState {
-            joiner,
-            request: request.sst_request,
-            ist_from: Gtid::from(ist_from),
-            position: Gtid::new(history, position),
-            bypass,
-        });
-    }
-
-    /// Every GCache record in `[from, to]`, from every slice, in seqno order.
-    fn read_gcache(&self, from: Seqno, to: Seqno) -> Vec<transfer::MissedRecord> {
-        let mut records = match &self.gcache {
-            Some(slice) => crate::shards::read_slice(slice, from, to),
-            None => return Vec::new(),
-        };
-        for link in &self.links {
-            records.extend(link.read(from, to));
-        }
-        records.sort_by_key(|r| r.seqno);
-        records
-    }
-
-    /// A joiner finishes its transfer once it has the stream, MariaDB's SST result and its
-    /// place in the order.
-    fn try_finish_transfer(&mut self) {
-        let Some(session) = &mut self.session else {
-            return;
-        };
-        let Mode::Awaiting(awaiting) = &mut session.mode else {
-            return;
-        };
-        let (Some(position), Some(stream), Some((gtid, rcode))) = (
-            awaiting.position,
-            awaiting.stream.as_ref(),
-            awaiting.received,
-        ) else {
-            if let Some(Err(e)) = awaiting.stream.as_ref() {
-                let reason = e.clone();
-                awaiting.stream = None;
-                self.fail_transfer(reason);
-            }
-            return;
-        };
-        let stream = match stream {
-            Ok(s) => s.clone(),
-            Err(_) => return,
-        };
-        if rcode < 0 {
-            let reason = format!("the SST script failed ({rcode})");
-            awaiting.received = None;
-            self.fail_transfer(reason);
-            return;
-        }
-        // SST: the script brought the data to D. IST: the data stays where it was (the
-        // joiner's own position P, handed back by the donor's script) and the stream carries
-        // (P, D].
-        let data_at = if stream.ist_from.is_defined() {
-            stream.ist_from
-        } else {
-            position
-        };
-        if stream.position != position || gtid.seqno != data_at || gtid.history != stream.history {
-            let reason = format!(
-                "state transfer positions disagree: ordered at {position}, stream at {}:{}, SST at {gtid}",
-                stream.history, stream.position
-            );
-            awaiting.received = None;
-            self.fail_transfer(reason);
-            return;
-        }
-        let snapshot = match CertSnapshot::decode(&stream.index) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                awaiting.received = None;
-                self.fail_transfer(format!("bad certification index from the donor: {e}"));
-                return;
-            }
-        };
-        let Mode::Awaiting(awaiting) = std::mem::replace(&mut session.mode, Mode::Normal) else {
-            unreachable!("checked above")
-        };
-        let request_index = awaiting.request_index.unwrap_or(0);
-        session.history = stream.history;
-        session.last_seqno = position;
-        // The view in force at D: the last primary view held before our request.
-        let view: Option<View> = awaiting
-            .held
-            .iter()
-            .take(request_index)
-            .filter_map(|e| match e {
-                Event::View(v) if v.primary => Some(v.to_view()),
-                _ => None,
-            })
-            .last();
-        let cert_config = self.cert_config();
-        match CertEngine::start(position, &self.links, cert_config) {
-            Ok(mut engine) => {
-                engine.import(&self.links, &snapshot);
-                self.certifier = Some(engine);
-            }
-            Err(e) => {
-                self.fail_transfer(format!("cannot start certification at {position}: {e}"));
-                return;
-            }
-        }
-        self.publish_index_size();
-        self.open_gcache(stream.history, data_at);
-        if let Some(view) = &view {
-            self.save_view(view);
-        }
-        log::info!(
-            "State transfer complete at {}:{position}; {} held event(s) follow",
-            stream.history,
-            awaiting.held.len().saturating_sub(request_index + 1)
-        );
-        self.sink.deliver(Delivered::StateReady {
-            position: Gtid::new(stream.history, data_at),
-            view,
-        });
-        if !stream.missed.is_empty() {
-            log::info!(
-                "Applying {} writeset(s) received by IST",
-                stream.missed.len()
-            );
-        }
-        for record in stream.missed {
-            self.replay_missed(record);
-        }
-        for event in awaiting.held.into_iter().skip(request_index + 1) {
-            self.deliver(event);
-        }
-        self.sink.deliver(Delivered::CaughtUp);
-    }
-
-    /// One record received by IST: applied with the verdict every node gave it (it is not
-    /// certified again; the imported index already reflects it), and cached here too.
-    fn replay_missed(&mut self, record: transfer::MissedRecord) {
-        let seqno = record.seqno;
-        let kind = RecordKind::from_byte(record.kind);
-        let parsed = match kind {
-            Some(RecordKind::Writeset) if record.bytes.len() >= 9 => {
-                let passed = record.bytes[0] == 1;
-                let mut word = [0u8; 8];
-                word.copy_from_slice(&record.bytes[1..9]);
-                let seqno_field = Seqno(i64::from_le_bytes(word));
-                writeset::decode(&record.bytes[9..]).ok().map(|ws| {
-                    let verdict = if passed {
-                        Verdict::Pass {
-                            depends_on: seqno_field,
-                        }
-                    } else {
-                        Verdict::Conflict {
-                            with_seqno: seqno_field,
-                        }
-                    };
-                    (Arc::new(ws), verdict)
-                })
-            }
-            _ => None,
-        };
-        let (ws, verdict) = parsed.unwrap_or_else(|| {
-            // A configuration change (or anything else) only takes its place in the order.
-            (
-                Arc::new(invalid_writeset()),
-                Verdict::Conflict {
-                    with_seqno: Seqno::UNDEFINED,
-                },
-            )
-        });
-        if let Some(kind) = kind {
-            self.gcache_append(seqno, kind, Arc::new(record.bytes));
-        }
-        if let Some(session) = &mut self.session {
-            session.last_seqno = seqno;
-        }
-        self.sink.deliver(Delivered::Writeset {
-            seqno,
-            ws,
-            verdict,
-            local: None,
-        });
-    }
-
     fn deliver_writeset(&mut self, seqno: Seqno, local: Option<ProposalId>, payload: Vec<u8>) {
         let Some(session) = &mut self.session else {
             return;
@@ -1330,34 +756,6 @@ impl Ordering {
         self.sink.deliver(Delivered::View(view));
     }
 
-    /// Keeps `gvwstate.dat` up to date with the primary component (`pc.recovery`).
-    fn save_view(&self, view: &View) {
-        let Some(session) = &self.session else { return };
-        if !self.config.pc_recovery {
-            return;
-        }
-        let addresses: HashMap<NodeId, String> =
-            session.group.member_addresses().into_iter().collect();
-        let members = view
-            .members
-            .iter()
-            .map(|m| gvwstate::SavedMember {
-                name: m.name.clone(),
-                address: if m.id == session.me {
-                    session.config.address.clone()
-                } else {
-                    addresses.get(&m.id).cloned().unwrap_or_default()
-                },
-            })
-            .collect();
-        let saved = gvwstate::SavedView {
-            history: view.history,
-            view_id: view.view_id.0,
-            members,
-        };
-        gvwstate::store(&self.config.state_dir, &saved, &session.my_name);
-    }
-
     fn publish_index_size(&self) {
         let size = self.certifier.as_ref().map_or(0, |c| c.local_index_size());
         self.board.slice_index_sizes[0].store(size as u64, AtomicOrdering::Relaxed);
@@ -1420,24 +818,6 @@ impl Ordering {
             link.send(ShardCommand::Stop);
         }
     }
-}
-
-/// Holds one event for a joiner, noting the views and our own ordered state request.
-fn hold(awaiting: &mut Awaiting, me: NodeId, event: Event) {
-    match &event {
-        Event::View(view) if view.primary => awaiting.last_view = Some(view.clone()),
-        Event::Control {
-            origin,
-            event: ControlEvent::StateRequest { donor: Some(_), .. },
-            after,
-            ..
-        } if *origin == me && awaiting.position.is_none() => {
-            awaiting.position = Some(*after);
-            awaiting.request_index = Some(awaiting.held.len());
-        }
-        _ => {}
-    }
-    awaiting.held.push_back(event);
 }
 
 /// What a writeset that failed validation is delivered as: nothing to apply.

@@ -1,0 +1,298 @@
+//! A joining node: it holds what the group delivers until its state transfer is complete, then
+//! imports the donor's certification index, applies what IST brought, and continues.
+
+use super::*;
+
+/// What a joiner waits for before it can certify and apply.
+pub(super) struct Awaiting {
+    /// Everything the group delivered since we joined, in order.
+    pub(super) held: VecDeque<Event>,
+    /// `Delivered::Joined` was sent (we saw a primary view that lists us).
+    pub(super) announced: bool,
+    /// Our request, kept to propose it again if no donor could be chosen.
+    pub(super) request: Option<ControlEntry>,
+    pub(super) retry_at: Option<Instant>,
+    /// D: the seqno our request was ordered after; everything up to it comes with the state.
+    pub(super) position: Option<Seqno>,
+    /// Index in `held` of our ordered request.
+    pub(super) request_index: Option<usize>,
+    pub(super) stream: Option<Result<Received, String>>,
+    /// What MariaDB's SST reported (`sst_received`).
+    pub(super) received: Option<(Gtid, i32)>,
+    pub(super) last_view: Option<GroupView>,
+}
+
+/// Holds one event for a joiner, noting the views and our own ordered state request.
+pub(super) fn hold(awaiting: &mut Awaiting, me: NodeId, event: Event) {
+    match &event {
+        Event::View(view) if view.primary => awaiting.last_view = Some(view.clone()),
+        Event::Control {
+            origin,
+            event: ControlEvent::StateRequest { donor: Some(_), .. },
+            after,
+            ..
+        } if *origin == me && awaiting.position.is_none() => {
+            awaiting.position = Some(*after);
+            awaiting.request_index = Some(awaiting.held.len());
+        }
+        _ => {}
+    }
+    awaiting.held.push_back(event);
+}
+
+impl Ordering {
+    pub(super) fn awaiting(&mut self) -> Option<&mut Awaiting> {
+        match self.session.as_mut().map(|s| &mut s.mode) {
+            Some(Mode::Awaiting(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Connecting
+
+    /// A joiner asks for state: bind the stream receiver, then order the request.
+    pub(super) fn request_state(
+        &mut self,
+        sst_request: Vec<u8>,
+        donor_names: Vec<String>,
+        ist_from: Gtid,
+    ) {
+        let cluster = match &self.session {
+            Some(s) => s.cluster,
+            None => return,
+        };
+        let Some(stream_address) = self.config.ist_recv.clone() else {
+            self.fail_transfer("no ist.recv_addr to receive the state stream on".into());
+            return;
+        };
+        let bind = self
+            .config
+            .ist_bind
+            .clone()
+            .unwrap_or_else(|| stream_address.clone());
+        let listener = match transfer::bind(&bind) {
+            Ok(listener) => listener,
+            Err(e) => {
+                self.fail_transfer(e);
+                return;
+            }
+        };
+        transfer::receive(
+            listener,
+            cluster,
+            transfer::report_to(self.inbox.clone(), self.waker.clone()),
+        );
+        let request = TransferRequest {
+            sst_request,
+            stream_address,
+        }
+        .encode();
+        let entry = ControlEntry::StateRequest {
+            donor_names,
+            request,
+            ist_from: Position::from(ist_from),
+        };
+        if let Some(awaiting) = self.awaiting() {
+            awaiting.request = Some(entry.clone());
+        }
+        if let Some(session) = &mut self.session {
+            if let Err(e) = session.group.propose_control(entry) {
+                log::warn!("state transfer request not sent yet ({e}); will retry");
+                if let Some(awaiting) = self.awaiting() {
+                    awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    pub(super) fn fail_transfer(&mut self, reason: String) {
+        log::error!("State transfer failed: {reason}");
+        self.sink.deliver(Delivered::StateFailed { reason });
+    }
+
+    // ------------------------------------------------------------------------------------
+    // The loop's hooks
+
+    pub(super) fn retry_state_request(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let Mode::Awaiting(awaiting) = &mut session.mode else {
+            return;
+        };
+        let due = awaiting.retry_at.is_some_and(|at| Instant::now() >= at);
+        if !due {
+            return;
+        }
+        awaiting.retry_at = None;
+        if let Some(entry) = awaiting.request.clone() {
+            log::info!("Requesting state transfer again");
+            if let Err(e) = session.group.propose_control(entry) {
+                log::warn!("state transfer request not sent yet ({e}); will retry");
+                awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// A joiner finishes its transfer once it has the stream, MariaDB's SST result and its
+    /// place in the order.
+    pub(super) fn try_finish_transfer(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let Mode::Awaiting(awaiting) = &mut session.mode else {
+            return;
+        };
+        let (Some(position), Some(stream), Some((gtid, rcode))) = (
+            awaiting.position,
+            awaiting.stream.as_ref(),
+            awaiting.received,
+        ) else {
+            if let Some(Err(e)) = awaiting.stream.as_ref() {
+                let reason = e.clone();
+                awaiting.stream = None;
+                self.fail_transfer(reason);
+            }
+            return;
+        };
+        let stream = match stream {
+            Ok(s) => s.clone(),
+            Err(_) => return,
+        };
+        if rcode < 0 {
+            let reason = format!("the SST script failed ({rcode})");
+            awaiting.received = None;
+            self.fail_transfer(reason);
+            return;
+        }
+        // SST: the script brought the data to D. IST: the data stays where it was (the
+        // joiner's own position P, handed back by the donor's script) and the stream carries
+        // (P, D].
+        let data_at = if stream.ist_from.is_defined() {
+            stream.ist_from
+        } else {
+            position
+        };
+        if stream.position != position || gtid.seqno != data_at || gtid.history != stream.history {
+            let reason = format!(
+                "state transfer positions disagree: ordered at {position}, stream at {}:{}, SST at {gtid}",
+                stream.history, stream.position
+            );
+            awaiting.received = None;
+            self.fail_transfer(reason);
+            return;
+        }
+        let snapshot = match CertSnapshot::decode(&stream.index) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                awaiting.received = None;
+                self.fail_transfer(format!("bad certification index from the donor: {e}"));
+                return;
+            }
+        };
+        let Mode::Awaiting(awaiting) = std::mem::replace(&mut session.mode, Mode::Normal) else {
+            unreachable!("checked above")
+        };
+        let request_index = awaiting.request_index.unwrap_or(0);
+        session.history = stream.history;
+        session.last_seqno = position;
+        // The view in force at D: the last primary view held before our request.
+        let view: Option<View> = awaiting
+            .held
+            .iter()
+            .take(request_index)
+            .filter_map(|e| match e {
+                Event::View(v) if v.primary => Some(v.to_view()),
+                _ => None,
+            })
+            .last();
+        let cert_config = self.cert_config();
+        match CertEngine::start(position, &self.links, cert_config) {
+            Ok(mut engine) => {
+                engine.import(&self.links, &snapshot);
+                self.certifier = Some(engine);
+            }
+            Err(e) => {
+                self.fail_transfer(format!("cannot start certification at {position}: {e}"));
+                return;
+            }
+        }
+        self.publish_index_size();
+        self.open_gcache(stream.history, data_at);
+        if let Some(view) = &view {
+            self.save_view(view);
+        }
+        log::info!(
+            "State transfer complete at {}:{position}; {} held event(s) follow",
+            stream.history,
+            awaiting.held.len().saturating_sub(request_index + 1)
+        );
+        self.sink.deliver(Delivered::StateReady {
+            position: Gtid::new(stream.history, data_at),
+            view,
+        });
+        if !stream.missed.is_empty() {
+            log::info!(
+                "Applying {} writeset(s) received by IST",
+                stream.missed.len()
+            );
+        }
+        for record in stream.missed {
+            self.replay_missed(record);
+        }
+        for event in awaiting.held.into_iter().skip(request_index + 1) {
+            self.deliver(event);
+        }
+        self.sink.deliver(Delivered::CaughtUp);
+    }
+
+    /// One record received by IST: applied with the verdict every node gave it (it is not
+    /// certified again; the imported index already reflects it), and cached here too.
+    pub(super) fn replay_missed(&mut self, record: transfer::MissedRecord) {
+        let seqno = record.seqno;
+        let kind = RecordKind::from_byte(record.kind);
+        let parsed = match kind {
+            Some(RecordKind::Writeset) if record.bytes.len() >= 9 => {
+                let passed = record.bytes[0] == 1;
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&record.bytes[1..9]);
+                let seqno_field = Seqno(i64::from_le_bytes(word));
+                writeset::decode(&record.bytes[9..]).ok().map(|ws| {
+                    let verdict = if passed {
+                        Verdict::Pass {
+                            depends_on: seqno_field,
+                        }
+                    } else {
+                        Verdict::Conflict {
+                            with_seqno: seqno_field,
+                        }
+                    };
+                    (Arc::new(ws), verdict)
+                })
+            }
+            _ => None,
+        };
+        let (ws, verdict) = parsed.unwrap_or_else(|| {
+            // A configuration change (or anything else) only takes its place in the order.
+            (
+                Arc::new(invalid_writeset()),
+                Verdict::Conflict {
+                    with_seqno: Seqno::UNDEFINED,
+                },
+            )
+        });
+        if let Some(kind) = kind {
+            self.gcache_append(seqno, kind, Arc::new(record.bytes));
+        }
+        if let Some(session) = &mut self.session {
+            session.last_seqno = seqno;
+        }
+        self.sink.deliver(Delivered::Writeset {
+            seqno,
+            ws,
+            verdict,
+            local: None,
+        });
+    }
+}
