@@ -8,8 +8,10 @@
 use rkyv::rancor;
 use trireme_types::{HistoryId, NodeId, Seqno};
 
-/// The largest encoded group message accepted (raft appends are batched below this).
-pub const MAX_MSG_BYTES: usize = 64 << 20;
+/// The largest encoded group message accepted: one writeset of the largest size accepted
+/// (`MAX_WRITESET_BYTES`) plus room for its envelope and a batch of small entries (raft
+/// appends and forwarded proposals are batched below `max_append_bytes` beyond one entry).
+pub const MAX_MSG_BYTES: usize = trireme_types::MAX_WRITESET_BYTES + (16 << 20);
 
 /// Version of this wire format, carried in [`Hello`].
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -88,3 +88,16 @@ fn simulation_replays_exactly_from_its_seed() {
     let c = run_seed(4).map_err(|e| e.1).unwrap();
     assert_ne!(a, c, "different seeds should differ");
 }
+
+#[test]
+fn seeds_that_once_failed_stay_green() {
+    // Each found a bug (see the commit log): a forced leader's lease (50), a lost snapshot
+    // (21), joiners learning raft ids (5), readmission epochs and retry storms (1195), a
+    // learner that missed its removal (1967), a removed leader (223, 7088), removal guards
+    // (1135), identical election timeouts (1056).
+    for seed in [5, 21, 41, 50, 223, 467, 1056, 1135, 1195, 1967, 7088] {
+        if let Err(report) = run_and_report(seed) {
+            panic!("{report}");
+        }
+    }
+}

@@ -15,6 +15,7 @@ impl Group {
     pub(super) fn drive(&mut self) {
         // Bounded: each round consumes raft work; raft produces more only from our inputs.
         for _ in 0..1024 {
+            self.maybe_step_down();
             self.fix_election_timeout();
             if !self.raw.has_ready() || self.phase == Phase::Left {
                 return;
@@ -39,6 +40,12 @@ impl Group {
             }
             let persisted = rd.take_persisted_messages();
             self.queue_raft_messages(persisted);
+            // A removed leader must be a follower before `advance` (raft-rs would look for
+            // itself in its progress set); its messages leave now, everything is persisted.
+            if self.maybe_step_down() {
+                let msgs = std::mem::take(&mut self.raw.raft.msgs);
+                self.queue_raft_messages(msgs);
+            }
             let mut light = self.raw.advance(rd);
             let msgs = light.take_messages();
             self.queue_raft_messages(msgs);
@@ -50,6 +57,16 @@ impl Group {
             }
         }
         log::error!("raft kept producing work for 1024 rounds; continuing at the next input");
+    }
+
+    fn maybe_step_down(&mut self) -> bool {
+        if !std::mem::take(&mut self.step_down_pending)
+            || self.raw.raft.state != raft::StateRole::Leader
+        {
+            return false;
+        }
+        self.step_down_removed();
+        true
     }
 
     fn install_snapshot(&mut self, snap: &Snapshot) {
@@ -219,8 +236,10 @@ impl Group {
         self.enter_non_primary(ProposalFailReason::Removed);
         self.view_state = ViewState::Outside;
         if self.raw.raft.state == raft::StateRole::Leader {
-            // raft-rs keeps a removed leader leading; hand over so the others move on.
-            self.start_transfer();
+            // raft-rs keeps a removed leader leading, and panics on the next acknowledgement
+            // (it is no longer in its own progress set): step down, handing over, as soon as
+            // this Ready is done (raft-rs forbids the role change in the middle of one).
+            self.step_down_pending = true;
         }
     }
 

@@ -235,6 +235,43 @@ impl Group {
         self.raw.transfer_leader(short);
     }
 
+    /// A leader that applied its own removal hands over at once and steps down: raft-rs
+    /// cannot keep leading without itself in the configuration. The successor (the voter
+    /// with the most log) gets raft's `MsgTimeoutNow` directly, the voters an `Abdicate` so
+    /// they grant its forced vote; if that fails, raft's timers elect someone.
+    pub(super) fn step_down_removed(&mut self) {
+        let raft = &self.raw.raft;
+        let successor = self
+            .raw
+            .store()
+            .sm
+            .voters()
+            .filter(|m| m.short != self.me && !self.lost.contains_key(&m.info.id))
+            .max_by_key(|m| {
+                (
+                    raft.prs().get(m.short).map_or(0, |p| p.matched),
+                    Reverse(m.short),
+                )
+            })
+            .map(|m| (m.short, m.info.id));
+        let term = self.raw.raft.term;
+        if let (Some((short, node)), Some(generation)) = (successor, self.generation) {
+            let voters: Vec<NodeId> = self.raw.store().sm.voters().map(|m| m.info.id).collect();
+            for v in voters {
+                self.out_messages.push((
+                    v,
+                    Msg::Abdicate(Abdicate {
+                        generation,
+                        term,
+                        successor: node,
+                    }),
+                ));
+            }
+            self.raw.raft.send_timeout_now(short);
+        }
+        self.raw.raft.become_follower(term, 0);
+    }
+
     /// Every heartbeat: the commit cut and log compaction.
     pub(super) fn leader_heartbeat_duties(&mut self) {
         self.maybe_propose_commit_cut();

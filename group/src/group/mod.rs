@@ -116,6 +116,8 @@ pub struct Group {
     leader_lost: Option<Succession>,
     /// The raft id of the last leader we saw die.
     dead_leader: u64,
+    /// We lead but applied our own removal: step down after the current Ready.
+    step_down_pending: bool,
 
     join_queue: BTreeMap<NodeId, JoinRequest>,
     leave_queue: BTreeSet<NodeId>,
@@ -281,6 +283,7 @@ impl Group {
             transfer_started: None,
             leader_lost: None,
             dead_leader: 0,
+            step_down_pending: false,
             join_queue: BTreeMap::new(),
             leave_queue: BTreeSet::new(),
             refresh_view_wanted: false,
@@ -868,12 +871,6 @@ impl Group {
         }
         if self.leaving.is_some() {
             self.leave_tick();
-        } else if self.raw.raft.state == StateRole::Leader
-            && !self.raw.store().sm.is_voter(self.cfg.node)
-            && self.phase == Phase::Member
-            && self.transfer_started.is_none_or(|t| self.now >= t + e)
-        {
-            self.start_transfer();
         }
         // Resend everything unconfirmed when nothing of ours was delivered for a while.
         if !self.props.pending.is_empty() && self.now >= self.props.progress_tick + e / 2 {

@@ -342,6 +342,13 @@ impl Group {
         let raft = &self.raw.raft;
         if raft.leader_id == from.short_id() && raft.term == a.term {
             self.abdication_seen = Some((a.term, from.short_id(), a.successor.short_id()));
+            // The successor's vote request may have overtaken this notice.
+            if let Some(m) = self.stripped_vote.take() {
+                if m.from == a.successor.short_id() && m.term > raft.term {
+                    let _ = self.raw.step(m);
+                    self.fix_election_timeout();
+                }
+            }
         }
     }
 
