@@ -8,5 +8,8 @@ fn readme_option_table_matches_the_registry() {
     if !readme.contains(&table) {
         println!("{table}");
     }
-    assert!(readme.contains(&table), "README.md option table is stale; paste the table printed above");
+    assert!(
+        readme.contains(&table),
+        "README.md option table is stale; paste the table printed above"
+    );
 }

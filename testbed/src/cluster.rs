@@ -286,7 +286,7 @@ pub fn missing_prerequisite(provider: &Path) -> Option<String> {
             return Some(format!("{bin} is not installed"));
         }
     }
-    if !provider.exists() {
+    if provider.as_os_str() != crate::spec::NO_PROVIDER && !provider.exists() {
         return Some(format!(
             "wsrep provider {} does not exist",
             provider.display()
@@ -313,7 +313,9 @@ fn preflight(spec: &ClusterSpec) -> Result<(u32, u32)> {
     let mysql = mysql_account()?;
     let mut cmd = Command::new("/usr/bin/test");
     cmd.arg("-r").arg(&spec.provider).uid(mysql.0).gid(mysql.1);
-    if process::run_checked("testbed", cmd, Duration::from_secs(10)).is_err() {
+    if !spec.is_standalone()
+        && process::run_checked("testbed", cmd, Duration::from_secs(10)).is_err()
+    {
         return Err(TestbedError::Prerequisite(format!(
             "user mysql cannot read the provider {}",
             spec.provider.display()

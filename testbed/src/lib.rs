@@ -47,7 +47,7 @@ pub use cluster::{missing_prerequisite, Cluster};
 pub use error::{LogTail, Result, TestbedError};
 pub use netns::Network;
 pub use node::{parse_recovered_position, Node, StartOptions, WsrepPosition};
-pub use spec::{ClusterSpec, NodeLayout, NodePorts, GALERA_PROVIDER, MARIADBD};
+pub use spec::{ClusterSpec, NodeLayout, NodePorts, GALERA_PROVIDER, MARIADBD, NO_PROVIDER};
 pub use sql::SqlClient;
 pub use sysbench::{
     create_database, create_user, IntervalReport, Sysbench, SysbenchConnection, SysbenchReport,

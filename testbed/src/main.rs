@@ -23,7 +23,8 @@ usage:
   trireme-testbed sql    [--base-dir DIR] [--node N] \"QUERY\"
   trireme-testbed down   [--base-dir DIR]
 
-defaults: --provider <repository>/target/release/libtrireme.so (--galera: /usr/lib/galera/libgalera_smm.so),
+defaults: --provider <repository>/target/release/libtrireme.so (--galera: /usr/lib/galera/libgalera_smm.so;
+          --provider none --nodes 1: one standalone server, wsrep off),
           --nodes 3, --base-dir /tmp/trireme-cluster, --port-base 17000, --node 0
 node i listens on port-base+10*i (SQL), +1 (replication), +2 (IST), +3 (SST).
 set TRIREME_TESTBED_LOG=debug|info|warn|off for more or less progress output (default info).";
@@ -210,7 +211,7 @@ fn up(raw: &[String]) -> Result<(), CliError> {
     spec.extra_cnf = a.values("cnf");
     spec.start_timeout =
         Duration::from_secs(a.number("start-timeout", spec.start_timeout.as_secs())?);
-    if !spec.provider.exists() {
+    if !spec.is_standalone() && !spec.provider.exists() {
         return Err(CliError::Usage(format!(
             "provider {} does not exist (build it with `cargo build --release`, or use --galera)",
             spec.provider.display()

@@ -15,6 +15,10 @@ use crate::error::{Result, TestbedError};
 /// Galera 4 as Debian installs it (`galera-4`).
 pub const GALERA_PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 
+/// The `provider` of a standalone server: wsrep off, no provider loaded (MariaDB's own
+/// spelling, `wsrep_provider=none`). The benchmarks' baseline.
+pub const NO_PROVIDER: &str = "none";
+
 /// The server binary Debian's `mariadb-server` installs.
 pub const MARIADBD: &str = "/usr/sbin/mariadbd";
 
@@ -96,6 +100,18 @@ impl ClusterSpec {
         Self::new(GALERA_PROVIDER, nodes, base_dir, port_base)
     }
 
+    /// One standalone server: the same `my.cnf` as a cluster node but with `wsrep_on=OFF` and
+    /// `wsrep_provider=none`, ready as soon as it answers SQL. The baseline against which
+    /// benchmarks measure what replication adds.
+    pub fn standalone(base_dir: impl Into<PathBuf>, port_base: u16) -> Self {
+        Self::new(NO_PROVIDER, 1, base_dir, port_base)
+    }
+
+    /// Whether this spec is a standalone server ([`ClusterSpec::standalone`]).
+    pub fn is_standalone(&self) -> bool {
+        self.provider.as_os_str() == NO_PROVIDER
+    }
+
     /// Checks what can be checked without touching the machine.
     pub fn validate(&self) -> Result<()> {
         if self.nodes == 0 {
@@ -133,6 +149,12 @@ impl ClusterSpec {
         if let Some(bad) = self.extra_cnf.iter().find(|l| l.contains('\n')) {
             return Err(TestbedError::Spec(format!(
                 "extra_cnf line {bad:?} contains a newline"
+            )));
+        }
+        if self.is_standalone() && self.nodes != 1 {
+            return Err(TestbedError::Spec(format!(
+                "a standalone server (provider {NO_PROVIDER}) has 1 node, not {}",
+                self.nodes
             )));
         }
         if self.netns && self.nodes > crate::netns::MAX_NODES {
@@ -243,7 +265,10 @@ impl ClusterSpec {
             "innodb_flush_log_at_trx_commit={}",
             self.innodb_flush_log_at_trx_commit
         );
-        let _ = writeln!(c, "wsrep_on=ON");
+        // A standalone server keeps every other line, so that it differs from a cluster node
+        // only in replication.
+        let wsrep_on = if self.is_standalone() { "OFF" } else { "ON" };
+        let _ = writeln!(c, "wsrep_on={wsrep_on}");
         let _ = writeln!(c, "wsrep_provider={}", self.provider.display());
         let _ = writeln!(c, "wsrep_cluster_name={}", self.cluster_name);
         let _ = writeln!(c, "wsrep_cluster_address={}", self.cluster_address(i));
@@ -418,6 +443,29 @@ mod tests {
         }
         // Extra lines come after the generated ones so that they override them.
         assert!(c.find("max_connections").unwrap() > c.find("wsrep_slave_threads").unwrap());
+    }
+
+    #[test]
+    fn standalone_cnf_differs_only_in_wsrep_on_and_provider() {
+        let s = ClusterSpec::standalone("/tmp/tb", 17000);
+        assert!(s.is_standalone() && s.validate().is_ok());
+        let node = ClusterSpec::new("/x/libp.so", 1, "/tmp/tb", 17000).render_cnf(0);
+        let c = s.render_cnf(0);
+        let differing: Vec<_> = c
+            .lines()
+            .zip(node.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(
+            differing,
+            vec![
+                ("wsrep_on=OFF", "wsrep_on=ON"),
+                ("wsrep_provider=none", "wsrep_provider=/x/libp.so")
+            ]
+        );
+        let mut two = ClusterSpec::standalone("/tmp/tb", 17000);
+        two.nodes = 2;
+        assert!(two.validate().is_err());
     }
 
     #[test]

@@ -215,6 +215,10 @@ pub struct SysbenchReport {
     pub latency_max_ms: f64,
     /// Interim lines, if `report_interval` was set.
     pub intervals: Vec<IntervalReport>,
+    /// The latency histogram of the whole run, if `--histogram=on` was passed (in
+    /// `extra_args`): `(bucket value in ms, events)`, as sysbench prints it (1024 logarithmic
+    /// buckets, values printed to 3 decimals).
+    pub histogram: Vec<(f64, u64)>,
 }
 
 /// A sysbench runner for one workload.
@@ -326,6 +330,10 @@ pub fn parse_report(out: &str) -> Option<SysbenchReport> {
             }
             continue;
         }
+        if let Some(bucket) = parse_histogram_line(t) {
+            r.histogram.push(bucket);
+            continue;
+        }
         let Some((key, value)) = t.split_once(':') else {
             continue;
         };
@@ -378,6 +386,14 @@ fn parse_interval(line: &str) -> Option<IntervalReport> {
         errors_per_sec: after("err/s: ").unwrap_or(0.0),
         reconnects_per_sec: after("reconn/s: ").unwrap_or(0.0),
     })
+}
+
+/// `0.027 |*******          159`: one bucket of `--histogram=on`.
+fn parse_histogram_line(line: &str) -> Option<(f64, u64)> {
+    let (value, rest) = line.split_once('|')?;
+    let value: f64 = value.trim().parse().ok()?;
+    let count: u64 = rest.trim_start_matches(['*', ' ']).trim().parse().ok()?;
+    Some((value, count))
 }
 
 /// The number at the start of `s` (after spaces).
@@ -464,6 +480,22 @@ Threads fairness:
         assert_eq!(first.qps, 2067.38);
         assert_eq!(first.latency_p95_ms, 59.99);
         assert_eq!(first.errors_per_sec, 1.0);
+    }
+
+    #[test]
+    fn latency_histogram_buckets_are_parsed() {
+        let with_histogram = SAMPLE.replace(
+            "SQL statistics:",
+            "Latency histogram (values are in milliseconds)\n\
+       value  ------------- distribution ------------- count\n\
+       0.027 |*                                        25\n\
+       0.027 |*******                                  159\n\
+      51.945 |                                         1\n \nSQL statistics:",
+        );
+        let r = parse_report(&with_histogram).expect("parsed");
+        assert_eq!(r.histogram, vec![(0.027, 25), (0.027, 159), (51.945, 1)]);
+        assert_eq!(r.transactions, 2246);
+        assert!(parse_report(SAMPLE).expect("parsed").histogram.is_empty());
     }
 
     #[test]
