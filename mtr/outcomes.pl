@@ -87,6 +87,7 @@ if (defined $vardir) {
                : $l =~ /WSREP: (Non-primary view:|Failed|failed)/ ? 2 : -1;
       next if $prio < 0 || $l =~ $noise;
       my $text = "$node: " . clean($l =~ s/^\d{4}-\d\d-\d\d \s?\d+:\d\d:\d\d \d+ //r);
+      $text = substr($text, 0, 220) . '...' if length($text) > 220;
       push @{ $errs{$test}[$prio] //= [] }, $text;
     }
     close $e;

@@ -98,7 +98,7 @@ if [ "${#TESTS[@]}" -eq 0 ] && [ -z "$SUITES" ]; then
 fi
 if [ -n "$LIST" ]; then
   [ -f "$LIST" ] || die "test list $LIST not found"
-  while read -r t _; do TESTS+=("$t"); done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$LIST")
+  while read -r t _; do TESTS+=("$t"); done < <(sed -e 's/\(^\|[[:space:]]\)#.*//' -e '/^[[:space:]]*$/d' "$LIST")
   [ "${#TESTS[@]}" -gt 0 ] || die "test list $LIST is empty"
 fi
 

@@ -15,7 +15,7 @@ LIST="$1"; OUTDIR="$2"; shift 2; CHUNK=40
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then CHUNK="$1"; shift; fi
 [ "${1:-}" = "--" ] && shift
 mkdir -p "$OUTDIR"
-sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$LIST" | awk '{print $1}' > "$OUTDIR/list.txt"
+sed -e 's/\(^\|[[:space:]]\)#.*//' -e '/^[[:space:]]*$/d' "$LIST" | awk '{print $1}' > "$OUTDIR/list.txt"
 split -d -a 2 -l "$CHUNK" "$OUTDIR/list.txt" "$OUTDIR/chunk."
 for f in "$OUTDIR"/chunk.[0-9][0-9]; do
   n="${f##*.}"; vd="$OUTDIR/c$n"
