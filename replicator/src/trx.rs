@@ -94,8 +94,9 @@ impl LocalTrx {
 
     /// Records the ordering outcome and wakes the waiting `certify`.
     pub fn complete(&self, outcome: Outcome) {
-        let mut st = self.lock();
-        st.outcome = Some(outcome);
+        self.lock().outcome = Some(outcome);
+        // Signalled after the unlock: a waiter woken under the lock would only block again
+        // on the mutex (a second sleep and wake on the commit path).
         self.changed.notify_all();
     }
 
