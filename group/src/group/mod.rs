@@ -401,6 +401,15 @@ impl Group {
     /// Submits a writeset (opaque bytes) for total ordering. The answer comes later as
     /// `Event::Ordered { local: Some(id) }` or `Event::ProposalFailed { id }`.
     pub fn propose(&mut self, payload: Vec<u8>) -> Result<ProposalId, ProposeError> {
+        let id = self.propose_deferred(payload)?;
+        self.after_input();
+        Ok(id)
+    }
+
+    /// `propose` without the hand-over to raft: the proposal goes out with the next `flush`
+    /// (or any other input). A burst of proposals taken together then becomes one append per
+    /// follower and one acknowledgement back, instead of one round of messages each.
+    pub fn propose_deferred(&mut self, payload: Vec<u8>) -> Result<ProposalId, ProposeError> {
         if payload.len() > trireme_types::MAX_WRITESET_BYTES {
             return Err(ProposeError::TooLarge {
                 size: payload.len(),
@@ -408,9 +417,12 @@ impl Group {
             });
         }
         self.check_can_propose(false)?;
-        let id = self.props.push(ProposalBody::Writeset(payload));
+        Ok(self.props.push(ProposalBody::Writeset(payload)))
+    }
+
+    /// Hands deferred proposals to raft (see `propose_deferred`).
+    pub fn flush(&mut self) {
         self.after_input();
-        Ok(id)
     }
 
     /// Submits an ordered control message (state request, synced, desynced). Unlike

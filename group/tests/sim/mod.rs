@@ -599,9 +599,21 @@ impl Sim {
             return None;
         }
         let payload = format!("ws-{}-{}", self.seed, self.next_payload).into_bytes();
+        // Every other proposal takes the deferred path (as the runtime does for a burst):
+        // half of those are flushed at once, the rest go out with the node's next input.
+        let deferred = self.next_payload % 2 == 1;
+        let flush = self.next_payload % 4 == 3;
         self.next_payload += 1;
         let g = self.slots[slot].group.as_mut()?;
-        let id = g.propose(payload.clone()).ok()?;
+        let id = if deferred {
+            let id = g.propose_deferred(payload.clone()).ok()?;
+            if flush {
+                g.flush();
+            }
+            id
+        } else {
+            g.propose(payload.clone()).ok()?
+        };
         let node = g.node();
         self.proposals.insert(payload.clone(), (node, id));
         self.by_id.insert((node, id), payload.clone());
