@@ -217,7 +217,7 @@ impl Runtime {
         self.inbox
             .send(command)
             .map_err(|_| RuntimeError::Stopped)?;
-        self.waker.signal();
+        self.waker.signal_if_sleeping();
         Ok(())
     }
 

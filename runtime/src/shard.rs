@@ -75,6 +75,8 @@ impl Shard0 {
                 Err(TryRecvError::Disconnected) => return Step::Stop,
             }
         }
+        // Everything proposed by the commands above goes to the group as one batch.
+        self.ordering.flush_proposals();
         // 2. I/O: frames from peers, without blocking
         if self.ordering.poll_network(Some(Duration::ZERO)) {
             busy = true;
@@ -107,18 +109,24 @@ impl Shard0 {
             .saturating_duration_since(Instant::now())
             .min(MAX_PARK);
         let timeout_ms = wait.as_millis().max(1) as i32;
+        // From here on, senders signal the eventfd; a command queued before this is seen by
+        // the check below.
+        self.waker.set_sleeping(true);
         if !self.commands.is_empty() {
+            self.waker.set_sleeping(false);
             return;
         }
         if self.ordering.has_network() {
             // The transport waits on the sockets and the wake eventfd together.
             self.ordering.poll_network(Some(wait));
+            self.waker.set_sleeping(false);
             return;
         }
         if let Err(e) = self.waker.wait(&[], timeout_ms) {
             log::warn!("shard 0 wait failed: {e}");
             std::thread::sleep(Duration::from_millis(1));
         }
+        self.waker.set_sleeping(false);
     }
 }
 

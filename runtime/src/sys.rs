@@ -123,8 +123,13 @@ pub fn termination_flag() -> &'static std::sync::atomic::AtomicBool {
 
 /// A non-blocking eventfd: other threads `signal()` it to wake a shard parked in poll(2) or
 /// in its ring.
+///
+/// The owner says when it is about to sleep (`set_sleeping`); `signal_if_sleeping` writes
+/// only then. A busy or spinning shard finds new commands on its own, so under load a client
+/// pays no `write(2)` and the shard no `read(2)` per command.
 pub struct EventFd {
     fd: OwnedFd,
+    sleeping: std::sync::atomic::AtomicBool,
 }
 
 impl EventFd {
@@ -137,6 +142,7 @@ impl EventFd {
         // SAFETY: `fd` is a fresh descriptor we exclusively own.
         Ok(EventFd {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            sleeping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -150,6 +156,25 @@ impl EventFd {
         // saturated) only means a wake-up is already pending, which is what we want.
         unsafe {
             libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+
+    /// The owner is about to sleep (`true`: it must re-check its inbox after this, then
+    /// wait on the fd) or is awake again (`false`).
+    pub fn set_sleeping(&self, sleeping: bool) {
+        use std::sync::atomic::{fence, Ordering};
+        self.sleeping.store(sleeping, Ordering::SeqCst);
+        // Pairs with the fence in `signal_if_sleeping`: either the owner's re-check sees the
+        // new command, or the sender sees `sleeping` and writes.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Signals only if the owner sleeps (call after queueing the command it must see).
+    pub fn signal_if_sleeping(&self) {
+        use std::sync::atomic::{fence, Ordering};
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.signal();
         }
     }
 

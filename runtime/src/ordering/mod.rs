@@ -68,6 +68,8 @@ struct Session {
     read_points: HashMap<u64, Token>,
     next_read: u64,
     leaving: bool,
+    /// Proposals were deferred since the last `flush_proposals`.
+    flush_due: bool,
     ticks_since_report: u32,
     mode: Mode,
     /// A joiner's `connect` waits for admission (or this deadline).
@@ -298,6 +300,7 @@ impl Ordering {
             read_points: HashMap::new(),
             next_read: 1,
             leaving: false,
+            flush_due: false,
             ticks_since_report: 0,
             mode,
             connect_reply: None,
@@ -400,8 +403,9 @@ impl Ordering {
             return;
         }
         let bytes = ws.encode().to_vec();
-        match session.group.propose(bytes.clone()) {
+        match session.group.propose_deferred(bytes.clone()) {
             Ok(id) => {
+                session.flush_due = true;
                 session.pending.insert(
                     id,
                     Pending {
@@ -416,6 +420,16 @@ impl Ordering {
                     token,
                     reason: e.to_string(),
                 });
+            }
+        }
+    }
+
+    /// Hands the proposals of the commands just drained to the group in one go: one append
+    /// per follower for the whole burst.
+    pub fn flush_proposals(&mut self) {
+        if let Some(session) = &mut self.session {
+            if std::mem::take(&mut session.flush_due) {
+                session.group.flush();
             }
         }
     }
