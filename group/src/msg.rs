@@ -217,6 +217,10 @@ pub enum ControlEntry {
     Synced,
     /// The proposer leaves the synced state (donor, `wsrep_desync`).
     Desynced,
+    /// Flow control (Galera's FC_STOP / FC_CONT): the proposer's receive queue went over its
+    /// limit (`stop`) or back under it; every node pauses its own replication while any
+    /// member of the view has a stop in force.
+    FlowControl { stop: bool },
 }
 
 /// Why a frame was refused.

@@ -112,6 +112,10 @@ pub enum ControlEvent {
     MemberDesynced {
         node: NodeId,
     },
+    FlowControl {
+        node: NodeId,
+        stop: bool,
+    },
 }
 
 /// Whether an origin's proposal `(epoch, seq)` is delivered at this point of the log.
@@ -465,6 +469,7 @@ impl SmState {
                 self.set_state(origin, STATE_DONOR);
                 ControlEvent::MemberDesynced { node: origin }
             }
+            ControlEntry::FlowControl { stop } => ControlEvent::FlowControl { node: origin, stop },
         }
     }
 

@@ -324,3 +324,95 @@ fn two_data_nodes_and_an_arbitrator_survive_the_loss_of_either_data_node(
     base.passed();
     Ok(())
 }
+
+/// Issue 5 item 7, as MariaDB's own galera.galera_gcs_fc_limit does it: node1's appliers are
+/// blocked by `LOCK TABLE ... WRITE`, so its receive queue grows; past `gcs.fc_limit` (scaled
+/// by the square root of the cluster size) it sends a stop, node0's writer is held until the
+/// lock goes, and nothing is lost.
+#[test]
+fn flow_control_holds_the_writers_while_a_node_cannot_apply_and_bounds_its_queue(
+) -> Result<(), TestbedError> {
+    if skip("flow_control_holds_the_writers_while_a_node_cannot_apply_and_bounds_its_queue") {
+        return Ok(());
+    }
+    let base = TempBase::new("flow");
+    let cluster = Cluster::start(trireme_spec(2, &base, 23460))?;
+    let (n0, n1) = (cluster.node(0)?, cluster.node(1)?);
+    n0.exec(
+        "CREATE DATABASE fc; CREATE TABLE fc.t (id INT PRIMARY KEY AUTO_INCREMENT, b INT); \
+         INSERT INTO fc.t VALUES (1, 1)",
+    )?;
+    n1.exec("SET SESSION wsrep_sync_wait=15; SELECT COUNT(*) FROM fc.t")?;
+    // Two nodes: the limit is round(1 * sqrt 2) = 1 queued writeset.
+    n1.exec("SET GLOBAL wsrep_provider_options='gcs.fc_limit=1'")?;
+    let mut locker = Session::open(n1.socket()).expect("mariadb client");
+    assert_eq!(
+        locker.value("LOCK TABLE fc.t WRITE; SELECT 1;").as_deref(),
+        Some("1")
+    );
+    const WRITES: usize = 20;
+    let committed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = {
+        let socket = n0.socket().to_path_buf();
+        let committed = committed.clone();
+        thread::spawn(move || {
+            let mut s = Session::open(&socket).expect("mariadb client");
+            for i in 0..WRITES {
+                let v = s.value(&format!("INSERT INTO fc.t (b) VALUES ({i}); SELECT 1;"));
+                if v.as_deref() != Some("1") {
+                    return;
+                }
+                committed.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let flag = |node: &trireme_testbed::Node, name: &str| {
+        node.status_var(name).ok().flatten().unwrap_or_default()
+    };
+    let mut active = false;
+    for _ in 0..300 {
+        if flag(n0, "wsrep_flow_control_active") == "true" {
+            active = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(active, "flow control never paused node0");
+    thread::sleep(Duration::from_secs(1));
+    let held_at = committed.load(Ordering::SeqCst);
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        committed.load(Ordering::SeqCst),
+        held_at,
+        "node0 kept committing while node1 could not apply"
+    );
+    assert!(held_at < WRITES, "every write went through: {held_at}");
+    let queue: i64 = flag(n1, "wsrep_local_recv_queue").parse().unwrap_or(-1);
+    assert!(
+        (0..=3).contains(&queue),
+        "node1's receive queue is not bounded by the limit: {queue}"
+    );
+    assert_eq!(flag(n1, "wsrep_flow_control_requested"), "true");
+    let sent: i64 = flag(n1, "wsrep_flow_control_sent").parse().unwrap_or(0);
+    let recv: i64 = flag(n0, "wsrep_flow_control_recv").parse().unwrap_or(0);
+    assert!(sent >= 1 && recv >= 1, "sent {sent}, received {recv}");
+
+    assert_eq!(
+        locker.value("UNLOCK TABLES; SELECT 1;").as_deref(),
+        Some("1")
+    );
+    writer.join().expect("writer thread");
+    assert_eq!(committed.load(Ordering::SeqCst), WRITES);
+    let rows = n1.sql_value("SET SESSION wsrep_sync_wait=15; SELECT COUNT(*) FROM fc.t")?;
+    assert_eq!(rows, Some((WRITES + 1).to_string()));
+    let paused_ns: i64 = flag(n0, "wsrep_flow_control_paused_ns")
+        .parse()
+        .unwrap_or(0);
+    assert!(paused_ns >= 2_000_000_000, "paused only {paused_ns} ns");
+    assert_eq!(flag(n0, "wsrep_flow_control_active"), "false");
+    let a = checksum_all(n0)?;
+    let b = checksum_all(n1)?;
+    assert!(differences("node0", &a, "node1", &b).is_empty());
+    base.passed();
+    Ok(())
+}

@@ -16,6 +16,7 @@
 //! `queue` (applier work), `stats` (status variables), `grastate` (saved state), `status`
 //! (answers and errors), `server` (the callback trait).
 
+pub mod flow;
 pub mod grastate;
 pub mod orders;
 pub mod queue;
@@ -84,6 +85,9 @@ struct NodeState {
     donating: bool,
     /// The donor names of `connect`, for the joiner's request.
     donor_names: Vec<String>,
+    /// Where the data was at `connect` (grastate.dat or the server's start position): the
+    /// first state transfer starts from here. The file says "unknown" once connected.
+    join_position: Gtid,
 }
 
 /// The pause gate: while paused, ordered events are held here instead of being dispatched,
@@ -118,6 +122,19 @@ struct Shared {
     /// A joiner's state transfer, watched by the applier that waits for it.
     transfer: Mutex<Transfer>,
     transfer_changed: Condvar,
+    /// Views queued for the appliers and not yet handed to the server: a rejoining node
+    /// waits for them (views carry no seqno to wait on).
+    views_queued: Mutex<usize>,
+    views_done: Condvar,
+    flow: flow::FlowControl,
+}
+
+/// The effective flow-control settings: the options, or the tuning profile where the user
+/// left them alone.
+fn fc_settings(options: &Options) -> (u64, f64) {
+    trireme_tuning::resolve(options)
+        .map(|e| (e.fc_limit.0, e.fc_factor.0))
+        .unwrap_or((options.fc_limit(), options.fc_factor()))
 }
 
 /// Where a joiner's state transfer stands.
@@ -173,10 +190,14 @@ impl Replicator {
             saved.position
         );
         let runtime_config = RuntimeConfig::from_options(&options, &data_dir);
+        let fc;
         let shared = Arc::new(Shared {
             args,
             server,
-            options: Mutex::new(options),
+            options: {
+                fc = fc_settings(&options);
+                Mutex::new(options)
+            },
             orders: Orders::new(saved.position.seqno),
             trxs: TrxRegistry::default(),
             queue: RecvQueue::default(),
@@ -198,6 +219,7 @@ impl Replicator {
                 cluster_name: String::new(),
                 donating: false,
                 donor_names: Vec::new(),
+                join_position: Gtid::UNDEFINED,
             }),
             counters: Counters::default(),
             state_file,
@@ -209,6 +231,9 @@ impl Replicator {
             runtime: OnceLock::new(),
             transfer: Mutex::new(Transfer::None),
             transfer_changed: Condvar::new(),
+            views_queued: Mutex::new(0),
+            views_done: Condvar::new(),
+            flow: flow::FlowControl::new(fc.0, fc.1),
         });
         let sink: Arc<dyn Sink> = shared.clone();
         let runtime = Runtime::start(runtime_config, sink)?;
@@ -224,7 +249,8 @@ impl Replicator {
         for change in changes {
             match change {
                 Change::Set { key, new, .. } => {
-                    log::info!("Provider option changed: {key} = {new}")
+                    log::info!("Provider option changed: {key} = {new}");
+                    self.shared.refresh_flow_limits();
                 }
                 Change::Action(Action::Bootstrap) => {
                     log::info!("pc.bootstrap requested: forming a primary component here");
@@ -289,6 +315,7 @@ impl Replicator {
                 position
             };
             node.history = position.history;
+            node.join_position = position;
             let mode = if bootstrap {
                 log::info!("Bootstrapping a new primary component at {position}");
                 ConnectMode::Bootstrap { position }
@@ -316,6 +343,7 @@ impl Replicator {
             gate.held.clear();
         }
         shared.queue.reopen();
+        *lock(&shared.views_queued) = 0;
         // While running, the file says "position unknown" (seqno -1): the database may be
         // ahead of it after a crash, and --wsrep-recover must be asked instead.
         shared.store_state(Gtid::new(position.history, Seqno::UNDEFINED), false)?;
@@ -439,6 +467,16 @@ impl Replicator {
             st.writeset = Some(ws.clone());
             ws
         };
+        if !shared.wait_flow(&|| trx.lock().must_abort) {
+            let mut st = trx.lock();
+            let aborted = st.must_abort;
+            st.phase = Phase::Aborted;
+            return if aborted {
+                Status::TrxFail
+            } else {
+                Status::ConnFail
+            };
+        }
         shared.count_replicated(&ws);
         let started = std::time::Instant::now();
         if let Err(e) = self.shared.runtime().propose(ws.clone(), handle.trx_id) {
@@ -724,6 +762,10 @@ impl Replicator {
                 data: action.to_vec(),
             })
         };
+        if !shared.wait_flow(&|| false) {
+            shared.trxs.remove(key);
+            return Status::ConnFail;
+        }
         shared.count_replicated(&ws);
         if let Err(e) = self.shared.runtime().propose(ws, key) {
             log::warn!("Could not replicate TOI action of connection {conn_id}: {e}");
@@ -945,6 +987,7 @@ impl Replicator {
                 },
                 segment: i64::from(lock(&shared.options).segment()),
                 open_connections: 0,
+                flow: shared.flow.stats(),
             }
         };
         shared
@@ -981,6 +1024,7 @@ impl Replicator {
 
     pub fn stats_reset(&self) {
         self.shared.counters.reset();
+        self.shared.flow.reset_window();
     }
 
     /// The node's own id for this connection (`wsrep_gcomm_uuid`).
@@ -1028,6 +1072,43 @@ impl Shared {
         Counters::add(&c.repl_keys, ws.keys.len() as u64);
         Counters::add(&c.repl_keys_bytes, 24 * ws.keys.len() as u64);
         Counters::add(&c.repl_data_bytes, ws.data.len() as u64);
+    }
+
+    /// Flow control after the receive queue changed: send a stop or a resume when due. The
+    /// node lock is only tried (this runs under the gate lock); the next change retries.
+    fn flow_check(&self, len: usize) {
+        let exempt = match self.node.try_lock() {
+            Ok(node) => {
+                node.desync_count > 0
+                    || node.donating
+                    || matches!(node.member, MemberState::Donor | MemberState::Joiner)
+            }
+            Err(_) => return,
+        };
+        if let Some(stop) = self.flow.on_queue(len, exempt) {
+            if let Some(runtime) = self.runtime.get() {
+                if let Err(e) = runtime.flow_control(stop) {
+                    log::warn!("flow control message not sent: {e}");
+                }
+            }
+        }
+    }
+
+    fn refresh_flow_limits(&self) {
+        let members = lock(&self.node)
+            .view
+            .as_ref()
+            .map_or(1, |v| v.members.len());
+        let (limit, factor) = fc_settings(&lock(&self.options));
+        self.flow.set_limits(limit, factor, members);
+    }
+
+    /// Holds a local writeset while flow control pauses replication; `false` if the wait was
+    /// abandoned because the node left the primary component or `abandon` said so.
+    fn wait_flow(&self, abandon: &dyn Fn() -> bool) -> bool {
+        self.flow.wait_resumed(Duration::from_millis(100), &|| {
+            !self.identity().2 || abandon()
+        })
     }
 
     fn store_state(&self, position: Gtid, safe_to_bootstrap: bool) -> Result<(), ProviderError> {
@@ -1121,6 +1202,7 @@ impl Shared {
                             depends_on,
                         });
                         self.counters.recv_queue.set(len);
+                        self.flow_check(len);
                     }
                     // A writeset that failed certification is skipped by every node alike;
                     // it leaves the order at once so later commits do not wait for it.
@@ -1132,11 +1214,21 @@ impl Shared {
             Delivered::View(view) => {
                 if view.is_primary() {
                     gate.dispatched = gate.dispatched.max(view.seqno);
+                    let members: Vec<NodeId> = view.members.iter().map(|m| m.id).collect();
+                    self.flow.retain_members(&members);
+                    let (limit, factor) = fc_settings(&lock(&self.options));
+                    self.flow.set_limits(limit, factor, members.len());
                 }
+                *lock(&self.views_queued) += 1;
                 self.queue.push(Work::View(view));
             }
+            Delivered::FlowControl { node, stop } => self.flow.on_message(node, stop),
             Delivered::Joined { view, start } => {
-                self.queue.push(Work::Joined { view, start });
+                self.queue.push(Work::Joined {
+                    view,
+                    start,
+                    settled_at: gate.dispatched,
+                });
             }
             Delivered::ProposalFailed { token, reason } => {
                 if let Some(trx) = self.trxs.get(token) {
@@ -1212,6 +1304,7 @@ impl Shared {
                 self.set_transfer(Transfer::Failed(reason));
             }
             Delivered::Disconnected { history, seqno } => {
+                self.flow.clear();
                 self.trxs.fail_all_replicating("provider disconnected");
                 {
                     let mut points = lock(&self.read_points);
@@ -1239,6 +1332,7 @@ impl Shared {
                 return Status::ConnFail;
             };
             self.counters.recv_queue.set(left);
+            self.flow_check(left);
             match work {
                 Work::Apply {
                     seqno,
@@ -1251,13 +1345,22 @@ impl Shared {
                         return Status::Ok;
                     }
                 }
-                Work::View(view) => self.deliver_view(ctx, view),
+                Work::View(view) => {
+                    self.deliver_view(ctx, view);
+                    let mut queued = lock(&self.views_queued);
+                    *queued = queued.saturating_sub(1);
+                    self.views_done.notify_all();
+                }
                 Work::Synced(upto) => {
                     let _ = self.orders.wait_committed(upto, None, &|| false);
                     self.report_synced()
                 }
-                Work::Joined { view, start } => {
-                    if let Err(reason) = self.on_joined(ctx, view, start) {
+                Work::Joined {
+                    view,
+                    start,
+                    settled_at,
+                } => {
+                    if let Err(reason) = self.on_joined(ctx, view, start, settled_at) {
                         log::error!("State transfer failed: {reason}. This node cannot continue.");
                         lock(&self.node).member = MemberState::Error;
                         return Status::NodeFail;
@@ -1389,23 +1492,71 @@ impl Shared {
     /// A joiner's first view: report the connection, ask MariaDB for its SST request, hand it
     /// to the group, and wait (this applier, as in Galera) until the transfer is complete;
     /// everything after the transfer point is then in the queue (contract §3.3).
-    fn on_joined(&self, _ctx: RecvCtx, view: View, start: Gtid) -> Result<(), String> {
-        log::info!(
-            "Joined the primary component at {start} ({} member(s)); requesting state transfer",
-            view.members.len()
-        );
+    ///
+    /// A running node that fell behind the group's log (it was cut off or frozen while the
+    /// others went on) comes here too: once what it already has is committed, it asks for
+    /// state from its last committed seqno, which a donor serves by IST while it caches the
+    /// gap (Galera's rejoin after a partition).
+    fn on_joined(
+        &self,
+        ctx: RecvCtx,
+        view: View,
+        start: Gtid,
+        settled_at: Seqno,
+    ) -> Result<(), String> {
+        let rejoin = lock(&self.node).connected_reported;
+        if rejoin {
+            let _ = self.orders.wait_committed(settled_at, None, &|| false);
+            let mut queued = lock(&self.views_queued);
+            while *queued > 0 {
+                queued = self
+                    .views_done
+                    .wait(queued)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            drop(queued);
+            // The server must leave its primary component before it can be a joiner again
+            // (wsrep-lib: synced -> connected -> joiner); here, in order on this applier.
+            let left = lock(&self.node)
+                .view
+                .as_ref()
+                .filter(|v| v.is_primary())
+                .map(|v| {
+                    let me = v.my_index.and_then(|i| v.members.get(i)).cloned();
+                    View {
+                        seqno: Seqno::UNDEFINED,
+                        view_id: trireme_types::ViewId::NONE,
+                        status: trireme_types::ViewStatus::NonPrimary,
+                        my_index: me.as_ref().map(|_| 0),
+                        members: me.into_iter().collect(),
+                        ..v.clone()
+                    }
+                });
+            if let Some(view) = left {
+                self.deliver_view(ctx, view);
+            }
+        }
         let (position, donor_names) = {
             let mut node = lock(&self.node);
+            let position = if rejoin {
+                Gtid::new(node.history, self.orders.last_committed())
+            } else {
+                node.join_position
+            };
             node.connected_reported = true;
             node.history = view.history;
             node.view = Some(view.clone());
             node.member = MemberState::Joiner;
-            (
-                resolve_position(&node.saved, self.args.state_id),
-                node.donor_names.clone(),
-            )
+            (position, node.donor_names.clone())
         };
-        if !self.server.connected(&view) {
+        log::info!(
+            "{} the primary component at {start} ({} member(s)); requesting state transfer from {position}",
+            if rejoin { "Rejoined" } else { "Joined" },
+            view.members.len()
+        );
+        // `connected_cb` once per connection, as Galera does; a rejoining server is already
+        // in state connected (its non-primary view put it there).
+        if !rejoin && !self.server.connected(&view) {
             return Err("the server refused the connected callback".into());
         }
         self.set_transfer(Transfer::Waiting);

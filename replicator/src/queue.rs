@@ -19,8 +19,14 @@ pub enum Work {
     },
     /// A configuration change or a non-primary view, delivered alone.
     View(View),
-    /// The node just joined a running group and must obtain state up to `start`.
-    Joined { view: View, start: Gtid },
+    /// The node must obtain state up to `start`: it just joined a running group, or it fell
+    /// behind the group's log while away (then everything dispatched up to `settled_at` must
+    /// commit first: the state transfer starts from what the database holds).
+    Joined {
+        view: View,
+        start: Gtid,
+        settled_at: Seqno,
+    },
     /// Report `synced_cb` from an applier thread, once everything up to this seqno has
     /// committed.
     Synced(Seqno),

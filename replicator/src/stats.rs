@@ -236,6 +236,11 @@ pub struct NodeFacts {
     pub evs_state: String,
     pub segment: i64,
     pub open_connections: i64,
+    pub flow: crate::flow::FlowStats,
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Application protocol version we speak with MariaDB (contract §1.4: 4).
@@ -319,12 +324,12 @@ pub fn collect(c: &Counters, f: &NodeFacts) -> Vec<(&'static str, StatValue)> {
             "local_cached_downto",
             Int(c.cached_downto.load(Ordering::Relaxed)),
         ),
-        ("flow_control_paused_ns", Int(0)),
-        ("flow_control_paused", Double(0.0)),
-        ("flow_control_sent", Int(0)),
-        ("flow_control_recv", Int(0)),
-        ("flow_control_active", Str("false".into())),
-        ("flow_control_requested", Str("false".into())),
+        ("flow_control_paused_ns", Int(clamp_i64(f.flow.paused_ns))),
+        ("flow_control_paused", Double(f.flow.paused_fraction)),
+        ("flow_control_sent", Int(clamp_i64(f.flow.sent))),
+        ("flow_control_recv", Int(clamp_i64(f.flow.recv))),
+        ("flow_control_active", Str(f.flow.active.to_string())),
+        ("flow_control_requested", Str(f.flow.requested.to_string())),
         ("cert_deps_distance", Double(c.cert_deps_distance())),
         ("apply_oooe", Double(0.0)),
         ("apply_oool", Double(0.0)),
@@ -376,6 +381,7 @@ mod tests {
             evs_state: "OPERATIONAL".into(),
             segment: 0,
             open_connections: 0,
+            flow: crate::flow::FlowControl::new(16, 1.0).stats(),
         }
     }
 

@@ -28,6 +28,9 @@ impl Verdict {
 /// Events delivered to the owner in total order (one shard thread calls the sink).
 #[derive(Debug)]
 pub enum Delivered {
+    /// A member's flow-control message, in total order: `stop` while its receive queue is
+    /// over the limit, `!stop` once it is back under.
+    FlowControl { node: NodeId, stop: bool },
     /// A writeset took `seqno`. `local` is set when this node proposed it and the proposal is
     /// still awaited; otherwise it must be applied like a remote one.
     Writeset {

@@ -258,6 +258,13 @@ impl Runtime {
         self.send(Command::Control(trireme_group::ControlEntry::Desynced))
     }
 
+    /// Flow control: asks every node to pause replicating (`stop`), or lifts this node's stop.
+    pub fn flow_control(&self, stop: bool) -> Result<(), RuntimeError> {
+        self.send(Command::Control(trireme_group::ControlEntry::FlowControl {
+            stop,
+        }))
+    }
+
     /// A joiner asks for state transfer with MariaDB's request bytes.
     pub fn request_state(
         &self,

@@ -140,8 +140,9 @@ impl EventFd {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` is a fresh descriptor we exclusively own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(EventFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd,
             sleeping: std::sync::atomic::AtomicBool::new(false),
         })
     }

@@ -1080,6 +1080,13 @@ impl Sim {
                     }
                     ControlEvent::MemberSynced { node } => format!("synced {}", short(*node)),
                     ControlEvent::MemberDesynced { node } => format!("desynced {}", short(*node)),
+                    ControlEvent::FlowControl { node, stop } => {
+                        format!(
+                            "fc {} {}",
+                            short(*node),
+                            if *stop { "stop" } else { "cont" }
+                        )
+                    }
                 };
                 let _ = (origin, local);
                 self.ordered_control(slot, text.clone());

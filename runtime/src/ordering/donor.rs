@@ -74,6 +74,16 @@ impl Ordering {
         messages.extend(missed.into_iter().map(StreamMsg::Missed));
         messages.push(StreamMsg::End);
         transfer::send(request.stream_address, cluster, messages);
+        if request.sst_request.is_empty() {
+            // An IST-only request (a running node rejoining): no script runs on either side,
+            // so nothing pauses here and this node is a synced member again at once.
+            if let Some(session) = &mut self.session {
+                if let Err(e) = session.group.propose_control(ControlEntry::Synced) {
+                    log::warn!("could not report synced after an IST-only donation: {e}");
+                }
+            }
+            return;
+        }
         self.sink.deliver(Delivered::DonateState {
             joiner,
             request: request.sst_request,

@@ -20,6 +20,26 @@ pub(super) struct Awaiting {
     /// What MariaDB's SST reported (`sst_received`).
     pub(super) received: Option<(Gtid, i32)>,
     pub(super) last_view: Option<GroupView>,
+    /// The server sent no SST request (its method cannot copy into a running server): only
+    /// IST can bring this node back, and no `sst_received` will come.
+    pub(super) ist_only: bool,
+}
+
+impl Awaiting {
+    pub(super) fn new(last_view: Option<GroupView>) -> Awaiting {
+        Awaiting {
+            held: VecDeque::new(),
+            announced: false,
+            request: None,
+            retry_at: None,
+            position: None,
+            request_index: None,
+            stream: None,
+            received: None,
+            last_view,
+            ist_only: false,
+        }
+    }
 }
 
 /// Holds one event for a joiner, noting the views and our own ordered state request.
@@ -48,6 +68,56 @@ impl Ordering {
         }
     }
 
+    /// Once a primary view lists this node, MariaDB hears that it joined (and asks for state).
+    pub(super) fn announce_if_admitted(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let Mode::Awaiting(awaiting) = &mut session.mode else {
+            return;
+        };
+        let admitted = awaiting
+            .last_view
+            .as_ref()
+            .is_some_and(|v| v.primary && v.my_index.is_some());
+        if awaiting.announced || !admitted {
+            return;
+        }
+        awaiting.announced = true;
+        let view = awaiting
+            .last_view
+            .as_ref()
+            .map(|v| v.to_view())
+            .expect("checked above");
+        let start = Gtid::new(view.history, view.seqno);
+        if let Some((reply, _)) = session.connect_reply.take() {
+            let _ = reply.send(Ok(()));
+        }
+        log::info!("Admitted to the primary component at {start}; waiting for state transfer");
+        self.sink.deliver(Delivered::Joined { view, start });
+    }
+
+    /// The group moved this member past seqnos it never delivered (it was cut off or frozen
+    /// while the others went on, and their log no longer reaches back to it). It becomes a
+    /// joiner again: what follows is held, and MariaDB is asked for a state transfer from
+    /// what it has, which a donor serves by IST while its GCache covers the gap.
+    pub(super) fn fall_behind(&mut self, view: Option<GroupView>, start_seqno: Seqno) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        log::warn!(
+            "This node missed seqnos {}..{start_seqno} while away (the group's log no longer \
+             holds them); rejoining by state transfer",
+            Seqno(session.last_seqno.0 + 1)
+        );
+        session.mode = Mode::Awaiting(Box::new(Awaiting::new(view.filter(|v| v.primary))));
+        // Certification restarts from the donor's index at the transfer point.
+        self.certifier = None;
+        self.publish_index_size();
+        self.board.primary.store(false, AtomicOrdering::Relaxed);
+        self.announce_if_admitted();
+    }
+
     // ------------------------------------------------------------------------------------
     // Connecting
 
@@ -62,6 +132,7 @@ impl Ordering {
             Some(s) => s.cluster,
             None => return,
         };
+        let sst_request_is_empty = sst_request.is_empty();
         let Some(stream_address) = self.config.ist_recv.clone() else {
             self.fail_transfer("no ist.recv_addr to receive the state stream on".into());
             return;
@@ -93,8 +164,10 @@ impl Ordering {
             request,
             ist_from: Position::from(ist_from),
         };
+        let ist_only = sst_request_is_empty;
         if let Some(awaiting) = self.awaiting() {
             awaiting.request = Some(entry.clone());
+            awaiting.ist_only = ist_only;
         }
         if let Some(session) = &mut self.session {
             if let Err(e) = session.group.propose_control(entry) {
@@ -144,6 +217,22 @@ impl Ordering {
         let Mode::Awaiting(awaiting) = &mut session.mode else {
             return;
         };
+        // IST only: the stream alone decides; the data is where this node left it.
+        if awaiting.ist_only && awaiting.received.is_none() {
+            if let Some(Ok(stream)) = awaiting.stream.as_ref() {
+                if !stream.ist_from.is_defined() {
+                    awaiting.stream = None;
+                    self.fail_transfer(
+                        "the donors' GCache no longer holds what this node missed, and the \
+                         server's SST method cannot copy into a running server: restart this \
+                         node to rejoin by SST"
+                            .into(),
+                    );
+                    return;
+                }
+                awaiting.received = Some((Gtid::new(stream.history, stream.ist_from), 0));
+            }
+        }
         let (Some(position), Some(stream), Some((gtid, rcode))) = (
             awaiting.position,
             awaiting.stream.as_ref(),
@@ -174,7 +263,14 @@ impl Ordering {
         } else {
             position
         };
-        if stream.position != position || gtid.seqno != data_at || gtid.history != stream.history {
+        // After IST the server may report a lower seqno than ours when the last events it
+        // missed were writesets that failed certification (they leave no trace in InnoDB).
+        let seqno_ok = if stream.ist_from.is_defined() {
+            gtid.seqno <= data_at
+        } else {
+            gtid.seqno == data_at
+        };
+        if stream.position != position || !seqno_ok || gtid.history != stream.history {
             let reason = format!(
                 "state transfer positions disagree: ordered at {position}, stream at {}:{}, SST at {gtid}",
                 stream.history, stream.position
@@ -202,11 +298,11 @@ impl Ordering {
             .held
             .iter()
             .take(request_index)
-            .filter_map(|e| match e {
+            .rev()
+            .find_map(|e| match e {
                 Event::View(v) if v.primary => Some(v.to_view()),
                 _ => None,
-            })
-            .last();
+            });
         let cert_config = self.cert_config();
         match CertEngine::start(position, &self.links, cert_config) {
             Ok(mut engine) => {
@@ -273,6 +369,23 @@ impl Ordering {
             }
             _ => None,
         };
+        if kind == Some(RecordKind::ConfigurationChange) {
+            if let Some(mut view) = view_record::decode(&record.bytes) {
+                // MariaDB gets the configuration changes it missed, in order, as Galera
+                // replays them through IST; it keeps the last one as its view.
+                if let Some(session) = &mut self.session {
+                    view.my_index = view.members.iter().position(|m| m.id == session.me);
+                    session.last_seqno = seqno;
+                }
+                self.gcache_append(
+                    seqno,
+                    RecordKind::ConfigurationChange,
+                    Arc::new(record.bytes),
+                );
+                self.sink.deliver(Delivered::View(view));
+                return;
+            }
+        }
         let (ws, verdict) = parsed.unwrap_or_else(|| {
             // A configuration change (or anything else) only takes its place in the order.
             (

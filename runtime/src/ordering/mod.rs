@@ -40,6 +40,7 @@ mod cert_engine;
 mod donor;
 mod joiner;
 mod recovery;
+mod view_record;
 
 use cert_engine::CertEngine;
 use joiner::{hold, Awaiting};
@@ -142,6 +143,14 @@ impl Ordering {
 
     pub fn has_network(&self) -> bool {
         self.session.is_some()
+    }
+
+    /// Local proposals or read points wait for the group: an answer is due within a round
+    /// trip, worth spinning for.
+    pub fn awaiting_replies(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| !s.pending.is_empty() || !s.read_points.is_empty())
     }
 
     pub fn command(&mut self, command: Command) {
@@ -262,17 +271,7 @@ impl Ordering {
                 let group = Group::join(group_config, Position::from(position))
                     .map_err(|e| e.to_string())?;
                 log::info!("Joining through {}", seeds.join(", "));
-                let awaiting = Awaiting {
-                    held: VecDeque::new(),
-                    announced: false,
-                    request: None,
-                    retry_at: None,
-                    position: None,
-                    request_index: None,
-                    stream: None,
-                    received: None,
-                    last_view: None,
-                };
+                let awaiting = Awaiting::new(None);
                 let deadline = Instant::now() + self.config.join_timeout;
                 (
                     group,
@@ -538,27 +537,13 @@ impl Ordering {
                 return;
             }
             hold(awaiting, me, event);
-            let announce = !awaiting.announced
-                && awaiting
-                    .last_view
-                    .as_ref()
-                    .is_some_and(|v| v.my_index.is_some());
-            if announce {
-                awaiting.announced = true;
-                let view = awaiting
-                    .last_view
-                    .clone()
-                    .map(|v| v.to_view())
-                    .expect("checked above");
-                let start = Gtid::new(view.history, view.seqno);
-                if let Some((reply, _)) = session.connect_reply.take() {
-                    let _ = reply.send(Ok(()));
-                }
-                log::info!(
-                    "Admitted to the primary component at {start}; waiting for state transfer"
-                );
-                self.sink.deliver(Delivered::Joined { view, start });
-            }
+            self.announce_if_admitted();
+            let Some(session) = &mut self.session else {
+                return;
+            };
+            let Mode::Awaiting(awaiting) = &mut session.mode else {
+                return;
+            };
             let no_donor = matches!(&awaiting.held.back(), Some(Event::Control {
                 origin, event: ControlEvent::StateRequest { donor: None, .. }, ..
             }) if *origin == me);
@@ -627,15 +612,7 @@ impl Ordering {
                 after,
                 ..
             } => self.deliver_control(origin, event, after),
-            Event::Joined { view, start_seqno } => {
-                // Only a joiner (held above) or a node that fell too far behind sees this.
-                log::error!(
-                    "This node fell behind the group's log (now at {start_seqno}, view {:?}); \
-                     it must rejoin with state transfer",
-                    view.map(|v| v.view_id)
-                );
-                self.fail_transfer("fell behind the group's log".into());
-            }
+            Event::Joined { view, start_seqno } => self.fall_behind(view, start_seqno),
             Event::Refused { peer, reason } => {
                 log::error!("Peer {peer} refused this node: {reason}");
             }
@@ -670,6 +647,9 @@ impl Ordering {
             }
             ControlEvent::MemberSynced { node } => log::info!("Member {node} is synced"),
             ControlEvent::MemberDesynced { node } => log::info!("Member {node} is desynced"),
+            ControlEvent::FlowControl { node, stop } => {
+                self.sink.deliver(Delivered::FlowControl { node, stop })
+            }
         }
     }
 
@@ -754,11 +734,10 @@ impl Ordering {
                     log::error!("certification barrier at seqno {} refused: {e}", view.seqno);
                 }
             }
-            let record = format!("view {} members {}", view.view_id.0, view.members.len());
             self.gcache_append(
                 view.seqno,
                 RecordKind::ConfigurationChange,
-                Arc::new(record.into_bytes()),
+                Arc::new(view_record::encode(&view)),
             );
         }
         self.board

@@ -1,0 +1,259 @@
+//! Flow control, as Galera does it (`gcs.fc_limit`, `gcs.fc_factor`): a node whose receive
+//! queue grows past its limit asks the whole cluster to stop replicating (a stop message in
+//! total order); every node then holds its new local writesets until no member of the view has
+//! a stop in force; the node sends a resume once its queue is back under the lower bound.
+//! So the slowest node bounds its own backlog and cannot fall ever further behind.
+//!
+//! The limit scales with the cluster as Galera's does: `fc_limit * sqrt(members)`, resuming
+//! at `limit * fc_factor`. A desynced node (`wsrep_desync`, a donor) never asks to stop.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use trireme_types::NodeId;
+
+/// The upper and lower receive-queue bounds for `members` nodes.
+pub fn limits(fc_limit: u64, fc_factor: f64, members: usize) -> (usize, usize) {
+    let upper = ((fc_limit as f64) * (members.max(1) as f64).sqrt()).round() as usize;
+    let upper = upper.max(1);
+    let lower = ((upper as f64) * fc_factor.clamp(0.0, 1.0)).floor() as usize;
+    (upper, lower.min(upper.saturating_sub(1)))
+}
+
+#[derive(Default)]
+struct State {
+    /// Members with a stop in force, in the order's view of things.
+    stopped_by: BTreeSet<NodeId>,
+    /// When replication was last paused here (some member's stop in force).
+    paused_since: Option<Instant>,
+    /// This node's own stop is in force (sent, not yet lifted).
+    requested: bool,
+}
+
+pub struct FlowControl {
+    state: Mutex<State>,
+    resumed: Condvar,
+    upper: AtomicUsize,
+    lower: AtomicUsize,
+    /// Completed pauses (the current one is added when reporting).
+    paused_ns: AtomicU64,
+    sent: AtomicU64,
+    recv: AtomicU64,
+    /// For `wsrep_flow_control_paused`: the share of time paused since the last reset.
+    window: Mutex<(Instant, u64)>,
+}
+
+/// What the status variables show.
+pub struct FlowStats {
+    pub paused_ns: u64,
+    pub paused_fraction: f64,
+    pub sent: u64,
+    pub recv: u64,
+    pub active: bool,
+    pub requested: bool,
+}
+
+impl FlowControl {
+    pub fn new(fc_limit: u64, fc_factor: f64) -> FlowControl {
+        let (upper, lower) = limits(fc_limit, fc_factor, 1);
+        FlowControl {
+            state: Mutex::new(State::default()),
+            resumed: Condvar::new(),
+            upper: AtomicUsize::new(upper),
+            lower: AtomicUsize::new(lower),
+            paused_ns: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            recv: AtomicU64::new(0),
+            window: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_limits(&self, fc_limit: u64, fc_factor: f64, members: usize) {
+        let (upper, lower) = limits(fc_limit, fc_factor, members);
+        self.upper.store(upper, Ordering::Relaxed);
+        self.lower.store(lower, Ordering::Relaxed);
+    }
+
+    /// After a change of the receive queue: `Some(stop)` when this node must send a stop or a
+    /// resume now (the caller sends it; it is counted here).
+    pub fn on_queue(&self, len: usize, exempt: bool) -> Option<bool> {
+        let upper = self.upper.load(Ordering::Relaxed);
+        let lower = self.lower.load(Ordering::Relaxed);
+        let mut st = self.state();
+        let send = if !st.requested && !exempt && len > upper {
+            st.requested = true;
+            Some(true)
+        } else if st.requested && (exempt || len <= lower) {
+            st.requested = false;
+            Some(false)
+        } else {
+            None
+        };
+        if send.is_some() {
+            self.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        send
+    }
+
+    /// A member's stop or resume, in total order.
+    pub fn on_message(&self, node: NodeId, stop: bool) {
+        self.recv.fetch_add(1, Ordering::Relaxed);
+        let mut st = self.state();
+        if stop {
+            st.stopped_by.insert(node);
+        } else {
+            st.stopped_by.remove(&node);
+        }
+        self.update_pause(&mut st);
+    }
+
+    /// A new view: stops of nodes that left it no longer hold anyone back.
+    pub fn retain_members(&self, members: &[NodeId]) {
+        let mut st = self.state();
+        st.stopped_by.retain(|n| members.contains(n));
+        self.update_pause(&mut st);
+    }
+
+    /// Disconnected: nothing is in force any more.
+    pub fn clear(&self) {
+        let mut st = self.state();
+        st.stopped_by.clear();
+        st.requested = false;
+        self.update_pause(&mut st);
+    }
+
+    fn update_pause(&self, st: &mut State) {
+        match (st.stopped_by.is_empty(), st.paused_since) {
+            (false, None) => st.paused_since = Some(Instant::now()),
+            (true, Some(since)) => {
+                let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.paused_ns.fetch_add(ns, Ordering::Relaxed);
+                st.paused_since = None;
+                self.resumed.notify_all();
+            }
+            _ => {}
+        }
+    }
+
+    /// Blocks a local writeset while replication is paused. Returns early, `false`, when
+    /// `give_up` says so (checked every `poll`), so a client is never stuck for a reason that
+    /// went away some other way (the node left the primary component, the trx was aborted).
+    pub fn wait_resumed(&self, poll: Duration, give_up: &dyn Fn() -> bool) -> bool {
+        let mut st = self.state();
+        while !st.stopped_by.is_empty() {
+            if give_up() {
+                return false;
+            }
+            st = self
+                .resumed
+                .wait_timeout(st, poll)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    pub fn stats(&self) -> FlowStats {
+        let st = self.state();
+        let current = st.paused_since.map_or(0, |s| {
+            u64::try_from(s.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        });
+        let paused_ns = self
+            .paused_ns
+            .load(Ordering::Relaxed)
+            .saturating_add(current);
+        let (since, paused_at_start) = *self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let window_ns = since.elapsed().as_nanos().max(1) as f64;
+        let paused_fraction =
+            (paused_ns.saturating_sub(paused_at_start) as f64 / window_ns).clamp(0.0, 1.0);
+        FlowStats {
+            paused_ns,
+            paused_fraction,
+            sent: self.sent.load(Ordering::Relaxed),
+            recv: self.recv.load(Ordering::Relaxed),
+            active: !st.stopped_by.is_empty(),
+            requested: st.requested,
+        }
+    }
+
+    /// `FLUSH STATUS`: the paused fraction starts over (Galera resets it, not the counters).
+    pub fn reset_window(&self) {
+        let paused = self.stats().paused_ns;
+        *self.window.lock().unwrap_or_else(|e| e.into_inner()) = (Instant::now(), paused);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_scale_with_the_square_root_of_the_cluster_as_galeras_do() {
+        assert_eq!(limits(16, 1.0, 1), (16, 15));
+        assert_eq!(limits(16, 1.0, 4), (32, 31));
+        assert_eq!(limits(16, 0.5, 4), (32, 16));
+        assert_eq!(limits(100, 0.8, 3), (173, 138));
+        assert_eq!(limits(0, 1.0, 3), (1, 0));
+    }
+
+    #[test]
+    fn a_node_stops_over_the_limit_once_and_resumes_under_the_lower_bound() {
+        let fc = FlowControl::new(16, 0.5);
+        assert_eq!(fc.on_queue(16, false), None);
+        assert_eq!(fc.on_queue(17, false), Some(true));
+        assert_eq!(fc.on_queue(40, false), None, "one stop while in force");
+        assert_eq!(fc.on_queue(9, false), None, "above fc_limit * fc_factor");
+        assert_eq!(fc.on_queue(8, false), Some(false));
+        assert_eq!(fc.on_queue(8, false), None);
+        let s = fc.stats();
+        assert_eq!(s.sent, 2);
+        assert!(!s.requested);
+    }
+
+    #[test]
+    fn a_desynced_node_never_stops_the_cluster_and_lifts_its_stop() {
+        let fc = FlowControl::new(16, 1.0);
+        assert_eq!(fc.on_queue(1000, true), None);
+        assert_eq!(fc.on_queue(1000, false), Some(true));
+        assert_eq!(fc.on_queue(1000, true), Some(false));
+    }
+
+    #[test]
+    fn replication_waits_while_any_member_of_the_view_has_a_stop_in_force() {
+        let fc = FlowControl::new(16, 1.0);
+        let (a, b) = (NodeId::generate(), NodeId::generate());
+        assert!(fc.wait_resumed(Duration::from_millis(1), &|| true));
+        fc.on_message(a, true);
+        fc.on_message(b, true);
+        assert!(fc.stats().active);
+        assert!(
+            !fc.wait_resumed(Duration::from_millis(1), &|| true),
+            "gives up when asked"
+        );
+        fc.on_message(a, false);
+        assert!(fc.stats().active, "b still stops");
+        fc.retain_members(&[a]);
+        assert!(!fc.stats().active, "b left the view");
+        assert!(fc.wait_resumed(Duration::from_millis(1), &|| true));
+        let s = fc.stats();
+        assert_eq!(s.recv, 3);
+        assert!(s.paused_ns > 0);
+    }
+
+    #[test]
+    fn a_waiting_writer_is_released_by_the_resume() {
+        let fc = std::sync::Arc::new(FlowControl::new(16, 1.0));
+        let a = NodeId::generate();
+        fc.on_message(a, true);
+        let fc2 = fc.clone();
+        let waiter =
+            std::thread::spawn(move || fc2.wait_resumed(Duration::from_secs(3600), &|| false));
+        fc.on_message(a, false);
+        assert!(waiter.join().expect("no panic"));
+    }
+}
