@@ -39,6 +39,8 @@ step "integration: three nodes (portable transport)" \
   cargo test --release -p trireme-itest --test cluster three_nodes -- --test-threads=1
 step "integration: faults" \
   cargo test --release -p trireme-itest --test faults -- --test-threads=1
+step "fault suite: bank transfers under kill -9, SIGSTOP, partitions, restarts (network namespaces)" \
+  env TRIREME_FAULTS_BUILD=0 bash itest/faults.sh trireme
 
 echo
 if [ "${#failed[@]}" -gt 0 ]; then
