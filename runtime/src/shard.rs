@@ -99,9 +99,12 @@ impl Shard0 {
         }
     }
 
-    /// Spins briefly after recent activity, then sleeps on the eventfd until the next tick.
+    /// Spins briefly after recent activity while replies are due (local proposals or read
+    /// points in flight), then sleeps on the eventfd until the next tick. A node with
+    /// nothing in flight (a follower that just acknowledged an append) parks at once: on a
+    /// small VM its spinning would take the CPU the other nodes need to answer.
     fn park(&mut self, last_activity: &mut Instant, next_tick: Instant) {
-        if last_activity.elapsed() < self.config.spin_budget {
+        if self.ordering.awaiting_replies() && last_activity.elapsed() < self.config.spin_budget {
             std::hint::spin_loop();
             return;
         }
