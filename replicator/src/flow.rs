@@ -112,14 +112,10 @@ impl FlowControl {
         self.update_pause(&mut st);
     }
 
-    /// A new view: stops of nodes that left it no longer hold anyone back.
-    pub fn retain_members(&self, members: &[NodeId]) {
-        let mut st = self.state();
-        st.stopped_by.retain(|n| members.contains(n));
-        self.update_pause(&mut st);
-    }
-
-    /// Disconnected: nothing is in force any more.
+    /// A new primary view, or a state transfer (which skips the messages in between): every
+    /// stop is dropped, and a node still over its limit asks again at its next queue change.
+    /// Without this a stop whose resume was never seen here (the node that sent it left, or
+    /// the resume fell in a range this node received by IST) would hold writers for ever.
     pub fn clear(&self) {
         let mut st = self.state();
         st.stopped_by.clear();
@@ -216,6 +212,14 @@ mod tests {
     }
 
     #[test]
+    fn after_a_new_view_a_node_still_over_its_limit_asks_again() {
+        let fc = FlowControl::new(16, 1.0);
+        assert_eq!(fc.on_queue(100, false), Some(true));
+        fc.clear();
+        assert_eq!(fc.on_queue(99, false), Some(true));
+    }
+
+    #[test]
     fn a_desynced_node_never_stops_the_cluster_and_lifts_its_stop() {
         let fc = FlowControl::new(16, 1.0);
         assert_eq!(fc.on_queue(1000, true), None);
@@ -237,8 +241,8 @@ mod tests {
         );
         fc.on_message(a, false);
         assert!(fc.stats().active, "b still stops");
-        fc.retain_members(&[a]);
-        assert!(!fc.stats().active, "b left the view");
+        fc.clear();
+        assert!(!fc.stats().active, "a new view drops every stop");
         assert!(fc.wait_resumed(Duration::from_millis(1), &|| true));
         let s = fc.stats();
         assert_eq!(s.recv, 3);

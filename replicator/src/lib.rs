@@ -1214,10 +1214,9 @@ impl Shared {
             Delivered::View(view) => {
                 if view.is_primary() {
                     gate.dispatched = gate.dispatched.max(view.seqno);
-                    let members: Vec<NodeId> = view.members.iter().map(|m| m.id).collect();
-                    self.flow.retain_members(&members);
+                    self.flow.clear();
                     let (limit, factor) = fc_settings(&lock(&self.options));
-                    self.flow.set_limits(limit, factor, members.len());
+                    self.flow.set_limits(limit, factor, view.members.len());
                 }
                 *lock(&self.views_queued) += 1;
                 self.queue.push(Work::View(view));
@@ -1275,6 +1274,7 @@ impl Shared {
                 });
             }
             Delivered::StateReady { position, view } => {
+                self.flow.clear();
                 self.orders.reset(position.seqno);
                 gate.dispatched = position.seqno;
                 {
