@@ -148,6 +148,17 @@ fn three_nodes_join_by_sst_take_writes_everywhere_and_stay_identical() -> Result
         conflicts > 0,
         "multi-primary writes on shared tables never conflicted"
     );
+    // Every node applied others' writesets (apply window) and committed in order (commit
+    // window): both are averages of at least one seqno.
+    for node in cluster.nodes() {
+        for name in ["wsrep_apply_window", "wsrep_commit_window"] {
+            let v: f64 = node
+                .status_var(name)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            assert!(v >= 1.0, "{} {name} = {v}", node.name());
+        }
+    }
     assert_no_errors_logged(&cluster);
     base.passed();
     Ok(())

@@ -585,6 +585,13 @@ impl Replicator {
                 }
             }
         }
+        let counters = &self.shared.counters;
+        Counters::record_window(
+            &counters.commit_window_sum,
+            &counters.commit_window_count,
+            seqno.0,
+            self.shared.orders.last_committed().0,
+        );
         self.shared.orders.leave(seqno);
         Status::Ok
     }
@@ -1392,6 +1399,12 @@ impl Shared {
         {
             return false;
         }
+        Counters::record_window(
+            &self.counters.apply_window_sum,
+            &self.counters.apply_window_count,
+            seqno.0,
+            self.orders.last_committed().0,
+        );
         let history = lock(&self.node).history;
         let meta = TrxMeta {
             gtid: Gtid::new(history, seqno),

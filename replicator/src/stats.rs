@@ -162,6 +162,12 @@ pub struct Counters {
     pub cert_interval_sum: AtomicI64,
     pub cert_interval_count: AtomicU64,
     pub cert_index_size: AtomicU64,
+    /// Sum and count of (seqno - last committed) when a writeset starts applying, and when a
+    /// commit leaves the order: `wsrep_apply_window`, `wsrep_commit_window`.
+    pub apply_window_sum: AtomicI64,
+    pub apply_window_count: AtomicU64,
+    pub commit_window_sum: AtomicI64,
+    pub commit_window_count: AtomicU64,
     pub cached_downto: AtomicI64,
     pub open_transactions: AtomicI64,
     pub recv_queue: QueueGauge,
@@ -196,6 +202,24 @@ impl Counters {
         }
     }
 
+    /// How many seqnos, this one included, were ordered but not yet committed when `seqno`
+    /// started applying (`apply`) or committed: Galera's apply and commit windows.
+    pub fn record_window(sum: &AtomicI64, count: &AtomicU64, seqno: i64, last_committed: i64) {
+        let distance = seqno - last_committed;
+        if distance >= 1 && last_committed >= 0 {
+            sum.fetch_add(distance, Ordering::Relaxed);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn apply_window(&self) -> f64 {
+        Self::average(&self.apply_window_sum, &self.apply_window_count)
+    }
+
+    pub fn commit_window(&self) -> f64 {
+        Self::average(&self.commit_window_sum, &self.commit_window_count)
+    }
+
     fn average(sum: &AtomicI64, count: &AtomicU64) -> f64 {
         let n = count.load(Ordering::Relaxed);
         if n == 0 {
@@ -216,6 +240,12 @@ impl Counters {
     /// `FLUSH STATUS` / `stats_reset`: Galera resets the queue and flow-control averages,
     /// not the monotonic counters.
     pub fn reset(&self) {
+        for sum in [&self.apply_window_sum, &self.commit_window_sum] {
+            sum.store(0, Ordering::Relaxed);
+        }
+        for count in [&self.apply_window_count, &self.commit_window_count] {
+            count.store(0, Ordering::Relaxed);
+        }
         self.recv_queue.reset();
         self.send_queue.reset();
         self.replicate_latency.reset();
@@ -333,11 +363,11 @@ pub fn collect(c: &Counters, f: &NodeFacts) -> Vec<(&'static str, StatValue)> {
         ("cert_deps_distance", Double(c.cert_deps_distance())),
         ("apply_oooe", Double(0.0)),
         ("apply_oool", Double(0.0)),
-        ("apply_window", Double(0.0)),
+        ("apply_window", Double(c.apply_window())),
         ("apply_waits", Int(get(&c.apply_waits))),
         ("commit_oooe", Double(0.0)),
         ("commit_oool", Double(0.0)),
-        ("commit_window", Double(0.0)),
+        ("commit_window", Double(c.commit_window())),
         ("local_state", Int(f.local_state)),
         ("local_state_comment", Str(f.local_state_comment.clone())),
         ("cert_index_size", Int(get(&c.cert_index_size))),
