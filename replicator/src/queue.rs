@@ -47,6 +47,11 @@ pub enum Work {
 struct Inner {
     items: VecDeque<Work>,
     closed: bool,
+    /// Appliers blocked in `pop`, and wake-ups sent to them not yet taken: a push signals
+    /// only when a sleeper is left unsignalled (a signal is a syscall, and an applier that is
+    /// awake takes the next item by itself).
+    sleeping: usize,
+    signalled: usize,
 }
 
 #[derive(Clone)]
@@ -61,6 +66,8 @@ impl Default for RecvQueue {
                 Mutex::new(Inner {
                     items: VecDeque::new(),
                     closed: false,
+                    sleeping: 0,
+                    signalled: 0,
                 }),
                 Condvar::new(),
             )),
@@ -74,8 +81,17 @@ impl RecvQueue {
         let (lock, cv) = &*self.inner;
         let mut inner = lock.lock().unwrap_or_else(|e| e.into_inner());
         inner.items.push_back(work);
-        cv.notify_one();
-        inner.items.len()
+        let len = inner.items.len();
+        let wake = inner.sleeping > inner.signalled;
+        if wake {
+            inner.signalled += 1;
+        }
+        drop(inner);
+        // After the unlock: the woken applier does not block again on the mutex.
+        if wake {
+            cv.notify_one();
+        }
+        len
     }
 
     /// Takes the next item, blocking; `None` once the queue is closed and drained.
@@ -90,7 +106,10 @@ impl RecvQueue {
             if inner.closed {
                 return None;
             }
+            inner.sleeping += 1;
             inner = cv.wait(inner).unwrap_or_else(|e| e.into_inner());
+            inner.sleeping -= 1;
+            inner.signalled = inner.signalled.saturating_sub(1);
         }
     }
 
@@ -141,5 +160,46 @@ mod tests {
         };
         q.close();
         assert!(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn bursts_reach_every_sleeping_applier_and_nothing_is_left_behind() {
+        let q = RecvQueue::default();
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let appliers: Vec<_> = (0..4)
+            .map(|_| {
+                let (q, taken) = (q.clone(), taken.clone());
+                std::thread::spawn(move || {
+                    while q.pop().is_some() {
+                        taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for burst in 0..200 {
+            for _ in 0..(burst % 7) {
+                q.push(Work::Synced(Seqno(burst)));
+            }
+            if burst % 10 == 0 {
+                // Let the appliers drain and go back to sleep now and then.
+                while taken.load(std::sync::atomic::Ordering::SeqCst) < pushed_upto(burst) {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        let total = pushed_upto(199);
+        while taken.load(std::sync::atomic::Ordering::SeqCst) < total {
+            std::thread::yield_now();
+        }
+        q.close();
+        for a in appliers {
+            a.join().unwrap();
+        }
+        assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), total);
+    }
+
+    /// Items pushed by bursts 0..=burst (burst b pushes b % 7).
+    fn pushed_upto(burst: i64) -> usize {
+        (0..=burst).map(|b| (b % 7) as usize).sum()
     }
 }
