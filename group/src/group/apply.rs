@@ -52,6 +52,7 @@ impl Group {
             let committed = light.take_committed_entries();
             self.apply_entries(committed);
             self.raw.advance_apply();
+            self.notify_commit_origins();
             for peer in std::mem::take(&mut self.snapshots_sent) {
                 self.raw.report_snapshot(peer, raft::SnapshotStatus::Finish);
             }
@@ -243,8 +244,48 @@ impl Group {
         }
     }
 
+    /// Leader: sends the commit index now to the followers whose entries were just
+    /// committed (with `skip_bcast_commit` nobody else hears of it before the next append or
+    /// tick). The messages are taken by the next round of `drive`.
+    fn notify_commit_origins(&mut self) {
+        let origins = std::mem::take(&mut self.commit_notify);
+        if self.raw.raft.state != raft::StateRole::Leader {
+            return;
+        }
+        for id in origins {
+            if id != self.me && self.raw.raft.prs().get(id).is_some() {
+                self.raw.raft.send_append(id);
+            }
+        }
+    }
+
+    /// Leader, every tick: followers that heard of no commit since the last tick hear of it
+    /// now (a follower with no client of its own waits at most one tick to apply).
+    pub(super) fn broadcast_commit_on_tick(&mut self) {
+        let raft = &self.raw.raft;
+        if raft.state != raft::StateRole::Leader {
+            return;
+        }
+        let committed = raft.raft_log.committed;
+        if committed > self.commit_bcast_mark {
+            self.commit_bcast_mark = committed;
+            self.raw.raft.bcast_append();
+        }
+    }
+
     fn on_applied(&mut self, applied: Applied) {
         let me = self.cfg.node;
+        let origin = match &applied {
+            Applied::Ordered { origin, .. }
+            | Applied::Control { origin, .. }
+            | Applied::Rejected { origin, .. } => Some(*origin),
+            _ => None,
+        };
+        if let Some(origin) = origin.filter(|o| *o != me) {
+            if self.raw.raft.state == raft::StateRole::Leader {
+                self.commit_notify.insert(origin.short_id());
+            }
+        }
         match applied {
             Applied::Nothing => {}
             Applied::Ordered {
