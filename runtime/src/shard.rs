@@ -6,6 +6,10 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The time slice shard 0 asks the scheduler for (the shortest EEVDF accepts): see
+/// `sys::request_short_slice`.
+const SHARD_SLICE: Duration = Duration::from_micros(100);
+
 /// Shard 0: owns the group core and everything ordered.
 pub(crate) struct Shard0 {
     config: RuntimeConfig,
@@ -38,6 +42,9 @@ impl Shard0 {
             if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
                 log::warn!("could not pin shard 0 to core {id}");
             }
+        }
+        if let Err(e) = sys::request_short_slice(SHARD_SLICE) {
+            log::debug!("shard 0 keeps the default time slice: {e}");
         }
         let tick = self.config.tick;
         let mut next_tick = Instant::now() + tick;

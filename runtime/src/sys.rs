@@ -121,6 +121,49 @@ pub fn termination_flag() -> &'static std::sync::atomic::AtomicBool {
     &TERMINATE
 }
 
+/// Asks the scheduler for a short time slice for the calling thread: EEVDF (Linux 6.12+)
+/// gives a SCHED_OTHER thread with a shorter slice an earlier virtual deadline, so once it is
+/// runnable it is picked (and may preempt) sooner, without more CPU share and without any
+/// privilege. Shard 0 is the one thread every commit passes through; on a small VM crowded
+/// with mariadbd's threads, time it spends runnable but not running delays every commit.
+/// Older kernels accept the call and ignore the slice; an error is returned as is.
+pub fn request_short_slice(slice: std::time::Duration) -> io::Result<()> {
+    // SAFETY: getpriority has no pointer arguments; -1 with errno set is an error, checked.
+    let nice = unsafe {
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, 0)
+    };
+    // SAFETY: reads this thread's errno.
+    if nice == -1 && unsafe { *libc::__errno_location() } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let attr = libc::sched_attr {
+        size: std::mem::size_of::<libc::sched_attr>() as u32,
+        sched_policy: libc::SCHED_OTHER as u32,
+        sched_flags: 0,
+        // Keep the thread's nice value (sched_setattr sets it from here).
+        sched_nice: nice,
+        sched_priority: 0,
+        sched_runtime: slice.as_nanos().min(u128::from(u64::MAX)) as u64,
+        sched_deadline: 0,
+        sched_period: 0,
+    };
+    // SAFETY: `attr` is a valid sched_attr whose `size` field says how much the kernel may
+    // read; pid 0 is the calling thread; flags 0.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0,
+            &attr as *const libc::sched_attr,
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A non-blocking eventfd: other threads `signal()` it to wake a shard parked in poll(2) or
 /// in its ring.
 ///
