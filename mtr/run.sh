@@ -18,7 +18,8 @@
 #   --vardir DIR             (default /tmp/trireme-mtr-var, /tmp/trireme-mtr-var-galera)
 #   --testcase-timeout MIN   per-test timeout in minutes (default 10)
 #   --results FILE           where to write the per-test outcome table (default VARDIR.results.tsv)
-#   --lib PATH               provider library (default: target/release/libtrireme.so, built if absent)
+#   --lib PATH               provider library (default: target/release/libtrireme.so, or under
+#                            $CARGO_TARGET_DIR, built first by cargo build --release -p trireme-ffi)
 #   -- ARGS...               passed to mariadb-test-run.pl unchanged
 #
 # Environment: PROVIDER=trireme|galera, TRIREME_LIB (same as --lib), MTR_DIR (default
@@ -62,7 +63,7 @@ while [ $# -gt 0 ]; do
     --testcase-timeout=*) TC_TIMEOUT="${1#*=}"; shift ;;
     --results) RESULTS="$2"; shift 2 ;;
     --lib) LIB="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --) shift; EXTRA+=("$@"); break ;;
     -*) die "unknown option $1 (pass MTR options after --)" ;;
     *) TESTS+=("$1"); shift ;;
@@ -73,12 +74,15 @@ case "$PROVIDER" in
   trireme)
     : "${PORT_BASE:=15400}"; : "${VARDIR:=/tmp/trireme-mtr-var}"
     if [ -z "$LIB" ]; then
-      LIB="$REPO/target/release/libtrireme.so"
-      if [ ! -f "$LIB" ]; then
-        echo "mtr/run.sh: $LIB missing, building it (cargo build --release -p trireme-ffi)"
-        command -v cargo >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
-        (cd "$REPO" && cargo build --release -p trireme-ffi)
-      fi
+      # Build (a no-op when target/ is current), so a fresh clone or a stale library is never
+      # what gets tested. --lib/TRIREME_LIB skip this, e.g. while the tree is mid-edit.
+      TARGET="${CARGO_TARGET_DIR:-target}"; case "$TARGET" in /*) ;; *) TARGET="$REPO/$TARGET" ;; esac
+      LIB="$TARGET/release/libtrireme.so"
+      command -v cargo >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
+      command -v cargo >/dev/null || die "cargo not found (bash scripts/setup.sh), or pass --lib PATH"
+      echo "mtr/run.sh: cargo build --release -p trireme-ffi"
+      (cd "$REPO" && cargo build --release --quiet -p trireme-ffi) \
+        || die "the build failed; pass --lib $LIB to test the library already built"
     fi ;;
   galera)
     : "${PORT_BASE:=15600}"; : "${VARDIR:=/tmp/trireme-mtr-var-galera}"
@@ -102,6 +106,7 @@ if [ -n "$LIST" ]; then
   [ "${#TESTS[@]}" -gt 0 ] || die "test list $LIST is empty"
 fi
 
+id mysql >/dev/null 2>&1 || die "user mysql not found (apt-get install mariadb-server, or bash scripts/setup.sh)"
 # Run as mysql. A root caller drops privileges with runuser; another user needs sudo.
 if [ "$(id -u)" = 0 ]; then AS_MYSQL=(runuser -u mysql --)
 elif [ "$(id -un)" = mysql ]; then AS_MYSQL=()

@@ -2,7 +2,8 @@
 # Runs every test: unit tests and the deterministic simulation of the group protocol, every
 # bench once, the testbed's self-test against Galera 4, then the integration tests that start
 # real mariadbd (Debian 10.11) on libtrireme.so: one node, a three-node cluster (io_uring
-# transport, then the portable one), and faults.
+# transport, then the portable one), and faults; then a short list of MariaDB's own galera MTR
+# tests (mtr/ci.txt; mtr/tests.txt is the full list that passes).
 # Needs root (servers run as user mysql). CI=true raises the simulation to 2000 seeds.
 # Every step runs even if an earlier one failed; the exit status says whether all passed.
 set -uo pipefail
@@ -39,6 +40,8 @@ step "integration: three nodes (portable transport)" \
   cargo test --release -p trireme-itest --test cluster three_nodes -- --test-threads=1
 step "integration: faults" \
   cargo test --release -p trireme-itest --test faults -- --test-threads=1
+step "MariaDB's own galera MTR tests (mtr/ci.txt)" \
+  bash mtr/run.sh -f mtr/ci.txt
 step "fault suite: bank transfers under kill -9, SIGSTOP, partitions, restarts (network namespaces)" \
   env TRIREME_FAULTS_BUILD=0 bash itest/faults.sh trireme
 
