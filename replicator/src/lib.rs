@@ -127,6 +127,8 @@ struct Shared {
     views_queued: Mutex<usize>,
     views_done: Condvar,
     flow: flow::FlowControl,
+    /// The last exemption `flow_check` saw (desynced, donor, joiner).
+    flow_exempt: std::sync::atomic::AtomicBool,
 }
 
 /// The effective flow-control settings: the options, or the tuning profile where the user
@@ -234,6 +236,7 @@ impl Replicator {
             views_queued: Mutex::new(0),
             views_done: Condvar::new(),
             flow: flow::FlowControl::new(fc.0, fc.1),
+            flow_exempt: std::sync::atomic::AtomicBool::new(false),
         });
         let sink: Arc<dyn Sink> = shared.clone();
         let runtime = Runtime::start(runtime_config, sink)?;
@@ -1082,15 +1085,19 @@ impl Shared {
     }
 
     /// Flow control after the receive queue changed: send a stop or a resume when due. The
-    /// node lock is only tried (this runs under the gate lock); the next change retries.
+    /// node lock is only tried (this runs under the gate lock); when it is busy the last known
+    /// exemption stands. The check itself must never be skipped: a resume missed on the last
+    /// pop would leave the whole cluster paused with nothing left to trigger another.
     fn flow_check(&self, len: usize) {
         let exempt = match self.node.try_lock() {
             Ok(node) => {
-                node.desync_count > 0
+                let exempt = node.desync_count > 0
                     || node.donating
-                    || matches!(node.member, MemberState::Donor | MemberState::Joiner)
+                    || matches!(node.member, MemberState::Donor | MemberState::Joiner);
+                self.flow_exempt.store(exempt, Ordering::Relaxed);
+                exempt
             }
-            Err(_) => return,
+            Err(_) => self.flow_exempt.load(Ordering::Relaxed),
         };
         if let Some(stop) = self.flow.on_queue(len, exempt) {
             if let Some(runtime) = self.runtime.get() {
