@@ -294,15 +294,16 @@ impl Ordering {
         session.history = stream.history;
         session.last_seqno = position;
         // The view in force at D: the last primary view held before our request.
-        let view: Option<View> = awaiting
-            .held
-            .iter()
-            .take(request_index)
-            .rev()
-            .find_map(|e| match e {
-                Event::View(v) if v.primary => Some(v.to_view()),
-                _ => None,
-            });
+        let view: Option<View> =
+            awaiting
+                .held
+                .iter()
+                .take(request_index)
+                .rev()
+                .find_map(|e| match e {
+                    Event::View(v) if v.primary => Some(v.to_view()),
+                    _ => None,
+                });
         let cert_config = self.cert_config();
         match CertEngine::start(position, &self.links, cert_config) {
             Ok(mut engine) => {
