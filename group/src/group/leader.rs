@@ -186,20 +186,7 @@ impl Group {
     /// Graceful hand-over before leaving: to the voter with the most log, and tell the
     /// voters so that they may grant the successor's forced vote. Our lease ends now.
     pub(super) fn start_transfer(&mut self) {
-        let raft = &self.raw.raft;
-        let successor = self
-            .raw
-            .store()
-            .sm
-            .voters()
-            .filter(|m| m.short != self.me && !self.lost.contains_key(&m.info.id))
-            .max_by_key(|m| {
-                (
-                    raft.prs().get(m.short).map_or(0, |p| p.matched),
-                    Reverse(m.short),
-                )
-            })
-            .map(|m| (m.short, m.info.id));
+        let successor = self.successor();
         let Some((short, node)) = successor else {
             if self.leaving.is_some() {
                 self.finish_left();
@@ -214,6 +201,29 @@ impl Group {
             return;
         };
         let term = self.raw.raft.term;
+        self.announce_abdication(generation, term, node);
+        self.raw.transfer_leader(short);
+    }
+
+    /// The voter other than us with the most log (ties: the lowest raft id), not known lost.
+    fn successor(&self) -> Option<(u64, NodeId)> {
+        let raft = &self.raw.raft;
+        self.raw
+            .store()
+            .sm
+            .voters()
+            .filter(|m| m.short != self.me && !self.lost.contains_key(&m.info.id))
+            .max_by_key(|m| {
+                (
+                    raft.prs().get(m.short).map_or(0, |p| p.matched),
+                    Reverse(m.short),
+                )
+            })
+            .map(|m| (m.short, m.info.id))
+    }
+
+    /// Tells every voter but us that `successor` takes over, so they grant its forced vote.
+    fn announce_abdication(&mut self, generation: crate::Generation, term: u64, successor: NodeId) {
         let voters: Vec<NodeId> = self
             .raw
             .store()
@@ -228,11 +238,10 @@ impl Group {
                 Msg::Abdicate(Abdicate {
                     generation,
                     term,
-                    successor: node,
+                    successor,
                 }),
             ));
         }
-        self.raw.transfer_leader(short);
     }
 
     /// A leader that applied its own removal hands over at once and steps down: raft-rs
@@ -240,33 +249,10 @@ impl Group {
     /// with the most log) gets raft's `MsgTimeoutNow` directly, the voters an `Abdicate` so
     /// they grant its forced vote; if that fails, raft's timers elect someone.
     pub(super) fn step_down_removed(&mut self) {
-        let raft = &self.raw.raft;
-        let successor = self
-            .raw
-            .store()
-            .sm
-            .voters()
-            .filter(|m| m.short != self.me && !self.lost.contains_key(&m.info.id))
-            .max_by_key(|m| {
-                (
-                    raft.prs().get(m.short).map_or(0, |p| p.matched),
-                    Reverse(m.short),
-                )
-            })
-            .map(|m| (m.short, m.info.id));
+        let successor = self.successor();
         let term = self.raw.raft.term;
         if let (Some((short, node)), Some(generation)) = (successor, self.generation) {
-            let voters: Vec<NodeId> = self.raw.store().sm.voters().map(|m| m.info.id).collect();
-            for v in voters {
-                self.out_messages.push((
-                    v,
-                    Msg::Abdicate(Abdicate {
-                        generation,
-                        term,
-                        successor: node,
-                    }),
-                ));
-            }
+            self.announce_abdication(generation, term, node);
             self.raw.raft.send_timeout_now(short);
         }
         self.raw.raft.become_follower(term, 0);
