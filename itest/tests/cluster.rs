@@ -49,6 +49,41 @@ fn status(node: &Node, name: &str) -> i64 {
         .unwrap_or(-1)
 }
 
+/// What a stuck workload leaves to read when the run is on another machine: the ordering
+/// and flow-control state of each node and the end of its error log.
+fn diagnose(cluster: &Cluster) -> String {
+    const VARS: [&str; 10] = [
+        "wsrep_last_committed",
+        "wsrep_local_recv_queue",
+        "wsrep_local_send_queue",
+        "wsrep_flow_control_active",
+        "wsrep_flow_control_requested",
+        "wsrep_flow_control_sent",
+        "wsrep_flow_control_recv",
+        "wsrep_cluster_status",
+        "wsrep_local_state_comment",
+        "wsrep_cluster_size",
+    ];
+    let mut out = String::new();
+    for node in cluster.nodes() {
+        let vars: Vec<String> = VARS
+            .iter()
+            .map(|v| match node.status_var(v) {
+                Ok(Some(value)) => format!("{v}={value}"),
+                Ok(None) => format!("{v}=?"),
+                Err(e) => format!("{v}: {e}"),
+            })
+            .collect();
+        out += &format!("--- {}: {}\n", node.name(), vars.join(" "));
+        let log = std::fs::read_to_string(&node.layout().error_log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        for line in &lines[lines.len().saturating_sub(25)..] {
+            out += &format!("    {line}\n");
+        }
+    }
+    out
+}
+
 fn assert_no_errors_logged(cluster: &Cluster) {
     for node in cluster.nodes() {
         let log = std::fs::read_to_string(&node.layout().error_log).unwrap_or_default();
@@ -124,14 +159,18 @@ fn three_nodes_join_by_sst_take_writes_everywhere_and_stay_identical() -> Result
     let targets: Vec<SysbenchTarget> = cluster.nodes().iter().map(SysbenchTarget::socket).collect();
     let single = workload("oltp_read_write", 8, time);
     single.prepare(&targets[0])?;
-    let report = single.run(&targets[0])?;
+    let report = single
+        .run(&targets[0])
+        .inspect_err(|_| eprintln!("{}", diagnose(&cluster)))?;
     assert_ran(&report);
     eprintln!("oltp_read_write single-writer: {report:?}");
     assert_identical(&cluster)?;
 
     for test in ["oltp_write_only", "oltp_update_index"] {
         let multi = workload(test, 4, time);
-        let reports = multi.run_concurrently(&targets)?;
+        let reports = multi
+            .run_concurrently(&targets)
+            .inspect_err(|_| eprintln!("{}", diagnose(&cluster)))?;
         for report in &reports {
             assert_ran(report);
         }

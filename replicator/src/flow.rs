@@ -29,6 +29,14 @@ struct State {
     paused_since: Option<Instant>,
     /// This node's own stop is in force (sent, not yet lifted).
     requested: bool,
+    /// A new view dropped every stop, this node's too, while its stop was requested: the
+    /// stop is sent again if the queue is still over the limit. `requested` itself stays set,
+    /// since the stop may have been ordered after the view and be in force after all.
+    stale: bool,
+    /// Numbers the stop and resume decisions, in the order taken (`Runtime::flow_control`).
+    decisions: u64,
+    /// When `owed_resume` last sent a resume (it sends at most one a second).
+    repaired_at: Option<Instant>,
 }
 
 pub struct FlowControl {
@@ -81,23 +89,33 @@ impl FlowControl {
 
     /// After a change of the receive queue: `Some(stop)` when this node must send a stop or a
     /// resume now (the caller sends it; it is counted here).
-    pub fn on_queue(&self, len: usize, exempt: bool) -> Option<bool> {
+    ///
+    /// `len` is read here, under the flow lock, not before: a length read earlier can be stale
+    /// by the time it is judged. A push seeing 200 whose check ran after the pop that emptied
+    /// the queue sent a stop with nothing left in the queue to ever trigger the resume, and
+    /// the whole cluster stayed paused. Checks are serialized by the lock and each reads the
+    /// length it judges, so the last check after the last change judges the real length.
+    pub fn on_queue(&self, len: &dyn Fn() -> usize, exempt: bool) -> Option<(u64, bool)> {
         let upper = self.upper.load(Ordering::Relaxed);
         let lower = self.lower.load(Ordering::Relaxed);
         let mut st = self.state();
-        let send = if !st.requested && !exempt && len > upper {
+        let len = len();
+        let send = if (!st.requested || st.stale) && !exempt && len > upper {
             st.requested = true;
+            st.stale = false;
             Some(true)
         } else if st.requested && (exempt || len <= lower) {
             st.requested = false;
+            st.stale = false;
             Some(false)
         } else {
             None
         };
-        if send.is_some() {
+        send.map(|stop| {
             self.sent.fetch_add(1, Ordering::Relaxed);
-        }
-        send
+            st.decisions += 1;
+            (st.decisions, stop)
+        })
     }
 
     /// A member's stop or resume, in total order.
@@ -116,10 +134,12 @@ impl FlowControl {
     /// stop is dropped, and a node still over its limit asks again at its next queue change.
     /// Without this a stop whose resume was never seen here (the node that sent it left, or
     /// the resume fell in a range this node received by IST) would hold writers for ever.
+    /// This node's own request is not forgotten: its stop may still be on the way and be
+    /// ordered after the view, and only a resume lifts it then.
     pub fn clear(&self) {
         let mut st = self.state();
         st.stopped_by.clear();
-        st.requested = false;
+        st.stale = st.requested;
         self.update_pause(&mut st);
     }
 
@@ -136,22 +156,48 @@ impl FlowControl {
         }
     }
 
-    /// Blocks a local writeset while replication is paused. Returns early, `false`, when
-    /// `give_up` says so (checked every `poll`), so a client is never stuck for a reason that
-    /// went away some other way (the node left the primary component, the trx was aborted).
-    pub fn wait_resumed(&self, poll: Duration, give_up: &dyn Fn() -> bool) -> bool {
+    /// This node's own stop is in force but it no longer asks for one: a resume is owed
+    /// (the safety net behind the ordering rules above; at most one a second).
+    pub fn owed_resume(&self, me: NodeId) -> Option<u64> {
         let mut st = self.state();
-        while !st.stopped_by.is_empty() {
+        if st.requested || !st.stopped_by.contains(&me) {
+            return None;
+        }
+        if st
+            .repaired_at
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return None;
+        }
+        st.repaired_at = Some(Instant::now());
+        st.decisions += 1;
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Some(st.decisions)
+    }
+
+    /// Blocks a local writeset while replication is paused. Returns early, `false`, when
+    /// `give_up` says so (checked every `poll`, without the flow lock held), so a client is
+    /// never stuck for a reason that went away some other way (the node left the primary
+    /// component, the trx was aborted).
+    pub fn wait_resumed(&self, poll: Duration, give_up: &dyn Fn() -> bool) -> bool {
+        loop {
+            {
+                let st = self.state();
+                if st.stopped_by.is_empty() {
+                    return true;
+                }
+                let (st, _) = self
+                    .resumed
+                    .wait_timeout(st, poll)
+                    .unwrap_or_else(|e| e.into_inner());
+                if st.stopped_by.is_empty() {
+                    return true;
+                }
+            }
             if give_up() {
                 return false;
             }
-            st = self
-                .resumed
-                .wait_timeout(st, poll)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
-        true
     }
 
     pub fn stats(&self) -> FlowStats {
@@ -188,6 +234,19 @@ impl FlowControl {
 mod tests {
     use super::*;
 
+    fn stop(fc: &FlowControl, len: usize, exempt: bool) -> Option<bool> {
+        fc.on_queue(&|| len, exempt).map(|(_, stop)| stop)
+    }
+
+    #[test]
+    fn decisions_are_numbered_in_the_order_taken_so_a_stale_one_can_be_told_apart() {
+        let fc = FlowControl::new(16, 0.5);
+        let first = fc.on_queue(&|| 100, false).expect("a stop");
+        let second = fc.on_queue(&|| 0, false).expect("a resume");
+        assert_eq!((first.1, second.1), (true, false));
+        assert!(second.0 > first.0);
+    }
+
     #[test]
     fn limits_scale_with_the_square_root_of_the_cluster_as_galeras_do() {
         assert_eq!(limits(16, 1.0, 1), (16, 15));
@@ -200,12 +259,12 @@ mod tests {
     #[test]
     fn a_node_stops_over_the_limit_once_and_resumes_under_the_lower_bound() {
         let fc = FlowControl::new(16, 0.5);
-        assert_eq!(fc.on_queue(16, false), None);
-        assert_eq!(fc.on_queue(17, false), Some(true));
-        assert_eq!(fc.on_queue(40, false), None, "one stop while in force");
-        assert_eq!(fc.on_queue(9, false), None, "above fc_limit * fc_factor");
-        assert_eq!(fc.on_queue(8, false), Some(false));
-        assert_eq!(fc.on_queue(8, false), None);
+        assert_eq!(stop(&fc, 16, false), None);
+        assert_eq!(stop(&fc, 17, false), Some(true));
+        assert_eq!(stop(&fc, 40, false), None, "one stop while in force");
+        assert_eq!(stop(&fc, 9, false), None, "above fc_limit * fc_factor");
+        assert_eq!(stop(&fc, 8, false), Some(false));
+        assert_eq!(stop(&fc, 8, false), None);
         let s = fc.stats();
         assert_eq!(s.sent, 2);
         assert!(!s.requested);
@@ -214,17 +273,50 @@ mod tests {
     #[test]
     fn after_a_new_view_a_node_still_over_its_limit_asks_again() {
         let fc = FlowControl::new(16, 1.0);
-        assert_eq!(fc.on_queue(100, false), Some(true));
+        assert_eq!(stop(&fc, 100, false), Some(true));
         fc.clear();
-        assert_eq!(fc.on_queue(99, false), Some(true));
+        assert_eq!(stop(&fc, 99, false), Some(true));
+    }
+
+    #[test]
+    fn a_stop_ordered_after_a_new_view_is_still_lifted_by_a_resume() {
+        let fc = FlowControl::new(16, 1.0);
+        let me = NodeId::generate();
+        assert_eq!(stop(&fc, 100, false), Some(true));
+        fc.clear();
+        // The stop sent before the view is ordered after it: in force everywhere.
+        fc.on_message(me, true);
+        assert!(fc.stats().active);
+        assert_eq!(stop(&fc, 0, false), Some(false), "the resume is still owed");
+        fc.on_message(me, false);
+        assert!(!fc.stats().active);
+    }
+
+    #[test]
+    fn a_stop_in_force_that_this_node_no_longer_asks_for_is_lifted_once_a_second() {
+        let fc = FlowControl::new(16, 1.0);
+        let (me, other) = (NodeId::generate(), NodeId::generate());
+        fc.on_message(other, true);
+        assert_eq!(
+            fc.owed_resume(me),
+            None,
+            "another node's stop is its own business"
+        );
+        fc.on_message(me, true);
+        assert!(fc.owed_resume(me).is_some());
+        assert_eq!(fc.owed_resume(me), None, "not again within the second");
+        let fc = FlowControl::new(16, 1.0);
+        assert_eq!(stop(&fc, 100, false), Some(true));
+        fc.on_message(me, true);
+        assert_eq!(fc.owed_resume(me), None, "requested: nothing owed");
     }
 
     #[test]
     fn a_desynced_node_never_stops_the_cluster_and_lifts_its_stop() {
         let fc = FlowControl::new(16, 1.0);
-        assert_eq!(fc.on_queue(1000, true), None);
-        assert_eq!(fc.on_queue(1000, false), Some(true));
-        assert_eq!(fc.on_queue(1000, true), Some(false));
+        assert_eq!(stop(&fc, 1000, true), None);
+        assert_eq!(stop(&fc, 1000, false), Some(true));
+        assert_eq!(stop(&fc, 1000, true), Some(false));
     }
 
     #[test]

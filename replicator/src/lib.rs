@@ -105,7 +105,17 @@ struct Shared {
     args: InitArgs,
     server: Arc<dyn Server>,
     options: Mutex<Options>,
+    /// The commit order: a seqno leaves at `commit_order_leave` (or when skipped).
     orders: Orders,
+    /// The apply order (Galera's apply monitor): a seqno leaves once everything about it is
+    /// over. A remote writeset leaves when `apply_cb` returns: MariaDB releases the applier's
+    /// metadata locks after `commit_order_leave`, inside the callback. A DDL (TOI) and a
+    /// writeset that depends on a DDL wait on this order, not the commit order; otherwise
+    /// they request a lock the earlier applier still holds ("MDL BF-BF conflict"). A causal
+    /// read waits on it too: with the binary log on, `commit_order_leave` comes from the
+    /// binlog group commit, before the storage engine's commit is visible. Local seqnos
+    /// leave both orders at once (their client returns only after its commit is over).
+    applied: Orders,
     trxs: TrxRegistry,
     queue: RecvQueue,
     gate: Mutex<Gate>,
@@ -201,6 +211,7 @@ impl Replicator {
                 Mutex::new(options)
             },
             orders: Orders::new(saved.position.seqno),
+            applied: Orders::new(saved.position.seqno),
             trxs: TrxRegistry::default(),
             queue: RecvQueue::default(),
             gate: Mutex::new(Gate {
@@ -339,7 +350,7 @@ impl Replicator {
             };
             (request, position)
         };
-        shared.orders.reset(position.seqno);
+        shared.reset_orders(position.seqno);
         {
             let mut gate = lock(&shared.gate);
             gate.dispatched = position.seqno;
@@ -596,6 +607,10 @@ impl Replicator {
             self.shared.orders.last_committed().0,
         );
         self.shared.orders.leave(seqno);
+        if handle.opaque != WsHandle::APPLIED {
+            // A remote writeset leaves the apply order when apply_cb returns (`apply_one`).
+            self.shared.applied.leave(seqno);
+        }
         Status::Ok
     }
 
@@ -611,8 +626,8 @@ impl Replicator {
             return Status::Ok;
         };
         let mut st = trx.lock();
-        if st.seqno.is_defined() && !shared.orders.has_left(st.seqno) {
-            shared.orders.leave(st.seqno);
+        if st.seqno.is_defined() {
+            shared.leave_both(st.seqno);
         }
         let fragment_continues = st.last_flags & WsFlags::TRX_END == 0
             && st.last_flags & WsFlags::ROLLBACK == 0
@@ -651,7 +666,7 @@ impl Replicator {
         };
         Counters::add(&shared.counters.local_replays, 1);
         if shared
-            .orders
+            .applied
             .wait_committed(depends_on, None, &|| false)
             .is_err()
         {
@@ -672,9 +687,7 @@ impl Replicator {
         let outcome = shared
             .server
             .apply(ctx, handle, ws.flags(), &ws.data, &meta);
-        if !shared.orders.has_left(seqno) {
-            shared.orders.leave(seqno);
-        }
+        shared.leave_both(seqno);
         if outcome.ok {
             Status::Ok
         } else {
@@ -802,7 +815,13 @@ impl Replicator {
                     // meta stays defined: wsrep-lib calls to_execute_end to release it.
                     return Status::TrxFail;
                 }
-                match shared.orders.wait_commit_turn(seqno, &|| false) {
+                // Isolation: every earlier writeset is over, its appliers' locks released
+                // (the apply order), before the DDL runs.
+                let isolated = shared
+                    .applied
+                    .wait_committed(seqno.prev(), None, &|| false)
+                    .and_then(|()| shared.orders.wait_commit_turn(seqno, &|| false));
+                match isolated {
                     Ok(()) => Status::Ok,
                     Err(_) => Status::ConnFail,
                 }
@@ -821,7 +840,7 @@ impl Replicator {
                 status::Printable(error)
             );
         }
-        self.shared.orders.leave(seqno);
+        self.shared.leave_both(seqno);
         Status::Ok
     }
 
@@ -855,7 +874,7 @@ impl Replicator {
             }
         };
         match shared
-            .orders
+            .applied
             .wait_committed(target, Some(timeout), &|| false)
         {
             Ok(()) => Ok(self.last_committed_id()),
@@ -913,7 +932,7 @@ impl Replicator {
             gate.pauses += 1;
             gate.paused_at
         };
-        match self.shared.orders.wait_committed(target, None, &|| false) {
+        match self.shared.applied.wait_committed(target, None, &|| false) {
             Ok(()) => {
                 log::info!("Provider paused at {target}");
                 Ok(target)
@@ -1088,7 +1107,7 @@ impl Shared {
     /// node lock is only tried (this runs under the gate lock); when it is busy the last known
     /// exemption stands. The check itself must never be skipped: a resume missed on the last
     /// pop would leave the whole cluster paused with nothing left to trigger another.
-    fn flow_check(&self, len: usize) {
+    fn flow_check(&self) {
         let exempt = match self.node.try_lock() {
             Ok(node) => {
                 let exempt = node.desync_count > 0
@@ -1099,13 +1118,26 @@ impl Shared {
             }
             Err(_) => self.flow_exempt.load(Ordering::Relaxed),
         };
-        if let Some(stop) = self.flow.on_queue(len, exempt) {
+        if let Some((decision, stop)) = self.flow.on_queue(&|| self.queue.len(), exempt) {
             if let Some(runtime) = self.runtime.get() {
-                if let Err(e) = runtime.flow_control(stop) {
+                if let Err(e) = runtime.flow_control(decision, stop) {
                     log::warn!("flow control message not sent: {e}");
                 }
             }
         }
+    }
+
+    /// `seqno` is over: it leaves the commit order (if still in it) and the apply order.
+    fn leave_both(&self, seqno: Seqno) {
+        if !self.orders.has_left(seqno) {
+            self.orders.leave(seqno);
+        }
+        self.applied.leave(seqno);
+    }
+
+    fn reset_orders(&self, position: Seqno) {
+        self.orders.reset(position);
+        self.applied.reset(position);
     }
 
     fn refresh_flow_limits(&self) {
@@ -1121,7 +1153,18 @@ impl Shared {
     /// abandoned because the node left the primary component or `abandon` said so.
     fn wait_flow(&self, abandon: &dyn Fn() -> bool) -> bool {
         self.flow.wait_resumed(Duration::from_millis(100), &|| {
-            !self.identity().2 || abandon()
+            // While writers wait, the checks are repeated: a missed one must not leave the
+            // cluster paused with no queue change left to trigger it.
+            self.flow_check();
+            let (me, _, primary) = self.identity();
+            if let (Some(decision), Some(runtime)) = (self.flow.owed_resume(me), self.runtime.get())
+            {
+                log::warn!("flow control: this node's stop was in force unasked; lifting it");
+                if let Err(e) = runtime.flow_control(decision, false) {
+                    log::warn!("flow control message not sent: {e}");
+                }
+            }
+            !primary || abandon()
         })
     }
 
@@ -1216,12 +1259,12 @@ impl Shared {
                             depends_on,
                         });
                         self.counters.recv_queue.set(len);
-                        self.flow_check(len);
+                        self.flow_check();
                     }
                     // A writeset that failed certification is skipped by every node alike;
                     // it leaves the order at once so later commits do not wait for it.
                     Verdict::Conflict { .. } => {
-                        self.orders.leave(seqno);
+                        self.leave_both(seqno);
                     }
                 }
             }
@@ -1289,7 +1332,7 @@ impl Shared {
             }
             Delivered::StateReady { position, view } => {
                 self.flow.clear();
-                self.orders.reset(position.seqno);
+                self.reset_orders(position.seqno);
                 gate.dispatched = position.seqno;
                 {
                     let mut node = lock(&self.node);
@@ -1346,7 +1389,7 @@ impl Shared {
                 return Status::ConnFail;
             };
             self.counters.recv_queue.set(left);
-            self.flow_check(left);
+            self.flow_check();
             match work {
                 Work::Apply {
                     seqno,
@@ -1396,11 +1439,12 @@ impl Shared {
     }
 
     fn apply_one(&self, ctx: RecvCtx, seqno: Seqno, ws: &Writeset, depends_on: Seqno) -> bool {
-        if !self.orders.has_left(depends_on) && depends_on.is_defined() {
+        if !self.applied.has_left(depends_on) && depends_on.is_defined() {
             Counters::add(&self.counters.apply_waits, 1);
         }
+        // Galera's apply monitor: what this depends on is over, metadata locks released.
         if self
-            .orders
+            .applied
             .wait_committed(depends_on, None, &|| false)
             .is_err()
         {
@@ -1427,10 +1471,8 @@ impl Shared {
         let started = std::time::Instant::now();
         let outcome = self.server.apply(ctx, handle, ws.flags(), &ws.data, &meta);
         self.counters.apply_latency.record(started.elapsed());
-        if !self.orders.has_left(seqno) {
-            // The server failed before leaving the commit order; do not block the order.
-            self.orders.leave(seqno);
-        }
+        // The server may have failed before leaving the commit order: do not block it.
+        self.leave_both(seqno);
         if !outcome.ok {
             log::error!(
                 "Failed to apply writeset seqno {seqno} from {} (trx {}): the node's data may \
@@ -1458,7 +1500,7 @@ impl Shared {
         }
         // Configuration changes are applied alone, after everything before them.
         let _ = self
-            .orders
+            .applied
             .wait_committed(view.seqno.prev(), None, &|| false);
         let first = {
             let mut node = lock(&self.node);
@@ -1483,7 +1525,7 @@ impl Shared {
         if !self.server.view(ctx, &view) {
             log::error!("The server failed to process view #{}", view.view_id.0);
         }
-        self.orders.leave(view.seqno);
+        self.leave_both(view.seqno);
         let alone = view.members.len() == 1;
         let _ = self.store_state(Gtid::new(view.history, Seqno::UNDEFINED), alone);
         let became_synced = {
@@ -1729,12 +1771,19 @@ fn resolve_position(saved: &SavedState, start: Gtid) -> Gtid {
 /// Parses `gcomm://host:port,host2?option=value` into the peer list (empty: bootstrap).
 pub fn parse_cluster_address(url: &str) -> Result<Vec<String>, ProviderError> {
     let url = url.trim();
-    let rest = url
-        .strip_prefix("gcomm://")
-        .ok_or_else(|| ProviderError::BadAddress {
-            address: url.to_string(),
-            reason: "expected the gcomm:// scheme".into(),
-        })?;
+    let rest = match url.split_once("://") {
+        Some(("gcomm", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(ProviderError::UnsupportedBackend {
+                scheme: scheme.to_string(),
+            })
+        }
+        None => {
+            return Err(ProviderError::InvalidUri {
+                address: url.to_string(),
+            })
+        }
+    };
     let hosts = rest.split('?').next().unwrap_or("");
     if rest.contains('?') {
         log::info!("Ignoring options in cluster address '{url}'; use wsrep_provider_options");
@@ -1804,6 +1853,13 @@ mod tests {
             parse_cluster_address("gcomm://[::1]:4567").unwrap(),
             vec!["[::1]:4567"]
         );
-        assert!(parse_cluster_address("tcp://x").is_err());
+        assert_eq!(
+            parse_cluster_address("foo://").unwrap_err().to_string(),
+            "Backend not supported: foo"
+        );
+        assert_eq!(
+            parse_cluster_address("NULL").unwrap_err().to_string(),
+            "Invalid backend URI: NULL"
+        );
     }
 }

@@ -79,6 +79,14 @@ pub(crate) enum Command {
     ForceBootstrap,
     /// An ordered control message (member synced, desynced).
     Control(trireme_group::ControlEntry),
+    /// Flow control: this node's stop (`stop`) or resume, numbered by the deciding side.
+    /// Two MariaDB threads can decide in one order and enqueue in the other; shard 0 sends
+    /// only a decision newer than the last one it sent, so a stale stop can never be the
+    /// last word (the cluster would stay paused for good).
+    Flow {
+        decision: u64,
+        stop: bool,
+    },
     /// A joiner asks for state (after `sst_request_cb`).
     RequestState {
         sst_request: Vec<u8>,
@@ -259,10 +267,9 @@ impl Runtime {
     }
 
     /// Flow control: asks every node to pause replicating (`stop`), or lifts this node's stop.
-    pub fn flow_control(&self, stop: bool) -> Result<(), RuntimeError> {
-        self.send(Command::Control(trireme_group::ControlEntry::FlowControl {
-            stop,
-        }))
+    /// `decision` numbers the caller's decisions in the order they were taken.
+    pub fn flow_control(&self, decision: u64, stop: bool) -> Result<(), RuntimeError> {
+        self.send(Command::Flow { decision, stop })
     }
 
     /// A joiner asks for state transfer with MariaDB's request bytes.

@@ -110,6 +110,8 @@ pub(crate) struct Ordering {
     links: Vec<ShardLink>,
     inbox: Sender<Command>,
     waker: Arc<sys::EventFd>,
+    /// The newest flow-control decision sent (see `Command::Flow`).
+    flow_decision: u64,
 }
 
 /// How often (in ticks) the committed position is reported for the commit cut.
@@ -134,6 +136,7 @@ impl Ordering {
             links,
             inbox,
             waker,
+            flow_decision: 0,
         }
     }
 
@@ -170,6 +173,18 @@ impl Ordering {
                 if let Some(session) = &mut self.session {
                     if let Err(e) = session.group.propose_control(entry) {
                         log::warn!("control message not sent: {e}");
+                    }
+                }
+            }
+            Command::Flow { decision, stop } => {
+                if decision <= self.flow_decision {
+                    return;
+                }
+                self.flow_decision = decision;
+                if let Some(session) = &mut self.session {
+                    let entry = trireme_group::ControlEntry::FlowControl { stop };
+                    if let Err(e) = session.group.propose_control(entry) {
+                        log::warn!("flow control message not sent: {e}");
                     }
                 }
             }
@@ -326,6 +341,16 @@ impl Ordering {
         }
         let mut config = self.config.gcache.clone();
         config.slice_count = self.shard_count();
+        // Galera takes any size, even 1 byte (tests set it to cache nothing): a size below
+        // the smallest cache is raised to it, not refused.
+        let smallest = trireme_gcache::format::Geometry::min_size_bytes(config.slice_count);
+        if config.size_bytes < smallest {
+            log::info!(
+                "gcache.size = {} is below the smallest cache ({smallest} bytes); using {smallest}",
+                config.size_bytes
+            );
+            config.size_bytes = smallest;
+        }
         match GCache::open(config, history) {
             Ok((mut gcache, report)) => {
                 // After a crash the cache can hold writesets the database never committed;
@@ -544,11 +569,30 @@ impl Ordering {
             let Mode::Awaiting(awaiting) = &mut session.mode else {
                 return;
             };
-            let no_donor = matches!(&awaiting.held.back(), Some(Event::Control {
-                origin, event: ControlEvent::StateRequest { donor: None, .. }, ..
-            }) if *origin == me);
-            if no_donor {
-                log::warn!("No donor available for state transfer; retrying in 1 s");
+            let no_donor = match &awaiting.held.back() {
+                Some(Event::Control {
+                    origin,
+                    event:
+                        ControlEvent::StateRequest {
+                            donor: None,
+                            donor_names,
+                            ..
+                        },
+                    ..
+                }) if *origin == me => Some(if donor_names.is_empty() {
+                    "*any*".to_string()
+                } else {
+                    donor_names.join(",")
+                }),
+                _ => None,
+            };
+            if let Some(wanted) = no_donor {
+                // Galera's wording (DBAs' filters and MTR's suppressions know it).
+                log::warn!(
+                    "Member {me} requested state transfer from '{wanted}', but it is \
+                     impossible to select State Transfer donor: Resource temporarily \
+                     unavailable (retrying in 1 s)"
+                );
                 awaiting.retry_at = Some(Instant::now() + Duration::from_secs(1));
                 awaiting.position = None;
                 awaiting.request_index = None;
