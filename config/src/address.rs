@@ -3,8 +3,9 @@
 //! `gmcast.peer_addr`.
 //!
 //! Nothing here resolves names: `config` is pure, and a host name is checked only for its
-//! characters. IPv6 literals must be bracketed (`[::1]`), as in a URI; Galera needs that
-//! too, because an unbracketed `::1:4567` is ambiguous.
+//! characters. An IPv6 literal with a port must be bracketed (`[::1]:4567`), as in a URI: an
+//! unbracketed `::1:4567` is ambiguous. A bare IPv6 literal with no port (`::1`, as
+//! `wsrep_node_address` is often written) is taken whole, as Galera takes it.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -80,7 +81,16 @@ impl Address {
             (host, port)
         } else {
             if rest.matches(':').count() > 1 {
-                return Err("IPv6 addresses must be written in brackets, as in [::1]:4567");
+                if rest.parse::<Ipv6Addr>().is_ok() {
+                    return Ok(Address {
+                        scheme,
+                        host: rest.to_string(),
+                        port: None,
+                    });
+                }
+                return Err(
+                    "an IPv6 address with a port must be written in brackets, as in [::1]:4567",
+                );
             }
             match rest.split_once(':') {
                 Some((host, port)) => (host, Some(port)),
@@ -222,6 +232,13 @@ mod tests {
             Ok(addr(None, "::1", Some(4567)))
         );
         assert_eq!(Address::parse("[::1]"), Ok(addr(None, "::1", None)));
+        // Bare, as wsrep_node_address is often written: the whole text is the address (a
+        // port needs brackets, so `::1:4567` is the address 0:0:0:0:0:0:1:4567).
+        assert_eq!(Address::parse("::1"), Ok(addr(None, "::1", None)));
+        assert_eq!(
+            Address::parse("fe80::1:4567"),
+            Ok(addr(None, "fe80::1:4567", None))
+        );
         assert_eq!(
             Address::parse("tcp://[::]:16001"),
             Ok(addr(Some(Scheme::Tcp), "::", Some(16001)))
@@ -244,8 +261,6 @@ mod tests {
             ":4567",
             "udp://1.2.3.4:5",
             "gcomm://x",
-            "::1",
-            "::1:4567",
             "[::1",
             "[::1]x",
             "[nothost]:1",

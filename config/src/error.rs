@@ -9,7 +9,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
     /// The key is not a Galera 4.23 or Trireme option. Keys are case-sensitive, as in Galera.
-    #[error("Unrecognized provider option '{key}'{}", did_you_mean(.suggestion))]
+    #[error("Unknown parameter '{key}'{}", did_you_mean(.suggestion))]
     Unknown {
         key: String,
         /// The nearest known key, when one is close enough to be a likely typo.
@@ -88,7 +88,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "Unrecognized provider option 'evs.suspekt_timeout' (did you mean 'evs.suspect_timeout'?)"
+            "Unknown parameter 'evs.suspekt_timeout' (did you mean 'evs.suspect_timeout'?)"
         );
     }
 

@@ -447,6 +447,15 @@ fn node_address_port_sets_base_port_and_listen_port_overrides_it() {
         o.ist_recv_addr().unwrap().to_string(),
         "tcp://[fd00::5]:4568"
     );
+
+    // A bare IPv6 wsrep_node_address, as Galera accepts it (galera_sst_rsync_recv_auto).
+    let bare = InitContext {
+        node_address: "::1".into(),
+        ..reference_ctx()
+    };
+    let o = Options::from_init(&bare, "").unwrap();
+    assert_eq!(o.base_host(), Some("[::1]"));
+    assert_eq!(o.ist_recv_addr().unwrap().to_string(), "tcp://[::1]:4568");
 }
 
 #[test]
@@ -467,7 +476,7 @@ fn missing_node_address_and_data_dir_fall_back_like_galera() {
 
 #[test]
 fn wildcard_or_malformed_node_address_is_refused() {
-    for bad in ["0.0.0.0", "[::]", "0.0.0.0:4567", "host:port", "::1"] {
+    for bad in ["0.0.0.0", "[::]", "::", "0.0.0.0:4567", "host:port"] {
         let ctx = InitContext {
             node_address: bad.into(),
             ..reference_ctx()
@@ -550,7 +559,7 @@ fn errors_name_the_option_and_what_was_expected() {
     let err = Options::from_init(&ctx, "evs.suspekt_timeout=PT5S").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Unrecognized provider option 'evs.suspekt_timeout' (did you mean 'evs.suspect_timeout'?)"
+        "Unknown parameter 'evs.suspekt_timeout' (did you mean 'evs.suspect_timeout'?)"
     );
     let err = Options::from_init(&ctx, "gcache.size=abc").unwrap_err();
     assert_eq!(

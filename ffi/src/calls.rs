@@ -260,7 +260,12 @@ unsafe extern "C" fn connect(
         match r.connect(&name, &url, &donor, bootstrap) {
             Ok(()) => WSREP_OK,
             Err(e) => {
-                log::error!("connect('{url}') failed: {e}");
+                // The error alone, as Galera words it; mariadbd adds
+                // "wsrep::connect(<url>) failed: 7" for the context.
+                log::error!("{e}");
+                if let Some(line) = e.gcs_line() {
+                    log::error!("{line}");
+                }
                 WSREP_NODE_FAIL
             }
         }

@@ -39,8 +39,13 @@ pub enum ProviderError {
     NotConnected,
     #[error("provider is already connected; disconnect first")]
     AlreadyConnected,
-    #[error("malformed cluster address '{address}': {reason}")]
-    BadAddress { address: String, reason: String },
+    /// `wsrep_cluster_address` with a scheme other than gcomm:// (Galera's wording: MTR's
+    /// suppressions and DBAs' log filters look for it).
+    #[error("Backend not supported: {scheme}")]
+    UnsupportedBackend { scheme: String },
+    /// `wsrep_cluster_address` that is not a URI at all (e.g. 'NULL').
+    #[error("Invalid backend URI: {address}")]
+    InvalidUri { address: String },
     #[error(
         "It may not be safe to bootstrap the cluster from this node. It was not the last one to \
          leave the cluster and may not contain all the updates. To force cluster bootstrap with \
@@ -61,11 +66,23 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// Galera's own follow-up line for a refused connect (`gcs connect failed: <strerror>`),
+    /// for the errors Galera reports that way.
+    pub fn gcs_line(&self) -> Option<&'static str> {
+        match self {
+            ProviderError::UnsupportedBackend { .. } => {
+                Some("gcs connect failed: Socket type not supported")
+            }
+            ProviderError::InvalidUri { .. } => Some("gcs connect failed: Invalid argument"),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Status {
         match self {
-            ProviderError::Option(_) => Status::Warning,
             ProviderError::NotConnected => Status::ConnFail,
             ProviderError::NotImplemented { .. } => Status::NotImplemented,
+            // As Galera, a refused option is WSREP_NODE_FAIL too ("Set options returned 7").
             _ => Status::NodeFail,
         }
     }
