@@ -155,4 +155,13 @@ impl Server for ServerCallbacks {
         // SAFETY: the server's synced_cb with its own context.
         ok(unsafe { cb(self.app_ctx()) })
     }
+
+    fn give_up(&self, reason: &str) {
+        log::error!("{reason}: this server process ends now (exit status 1)");
+        // SAFETY: `_exit` ends the process at once, without running atexit handlers or
+        // static destructors while mariadbd's other threads still run (which `exit` would
+        // do, and which can crash). InnoDB recovers from this like from any crash; the SST
+        // script sees its parent gone and cleans up. Galera `abort()`s in this situation.
+        unsafe { libc::_exit(1) }
+    }
 }

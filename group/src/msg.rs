@@ -221,6 +221,10 @@ pub enum ControlEntry {
     /// limit (`stop`) or back under it; every node pauses its own replication while any
     /// member of the view has a stop in force.
     FlowControl { stop: bool },
+    /// The proposer (a donor) could not give `joiner` its state: MariaDB's SST script failed
+    /// with `code` (a negative errno). The joiner stops waiting for a transfer that will
+    /// never come (Galera's "Will never receive state. Need to abort.").
+    TransferFailed { joiner: NodeId, code: i32 },
 }
 
 /// Why a frame was refused.

@@ -116,6 +116,12 @@ pub enum ControlEvent {
         node: NodeId,
         stop: bool,
     },
+    /// `donor` failed to give `joiner` its state (see `ControlEntry::TransferFailed`).
+    TransferFailed {
+        donor: NodeId,
+        joiner: NodeId,
+        code: i32,
+    },
 }
 
 /// Whether an origin's proposal `(epoch, seq)` is delivered at this point of the log.
@@ -470,6 +476,11 @@ impl SmState {
                 ControlEvent::MemberDesynced { node: origin }
             }
             ControlEntry::FlowControl { stop } => ControlEvent::FlowControl { node: origin, stop },
+            ControlEntry::TransferFailed { joiner, code } => ControlEvent::TransferFailed {
+                donor: origin,
+                joiner,
+                code,
+            },
         }
     }
 

@@ -508,3 +508,102 @@ fn wsrep_sst_donor_chooses_the_donor() -> Result<(), TestbedError> {
     base.passed();
     Ok(())
 }
+
+/// An SST method for tests (`wsrep_sst_trireme_fail`): the joiner's side waits like a real
+/// one (it announces an address, then waits for its server to go away); the donor's side fails.
+const FAILING_SST: &str = r#"#!/bin/sh
+role=""; parent=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --role) role="$2"; shift ;;
+    --parent) parent="$2"; shift ;;
+  esac
+  shift
+done
+if [ "$role" = "joiner" ]; then
+  echo "ready 127.0.0.1:1/trireme_fail"
+  while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+  exit 32
+fi
+echo "donor side fails on purpose" >&2
+exit 1
+"#;
+
+#[test]
+fn a_failed_sst_ends_the_joiner_with_a_clear_error_and_the_donor_goes_back_to_synced(
+) -> Result<(), TestbedError> {
+    if skip("a_failed_sst_ends_the_joiner_with_a_clear_error_and_the_donor_goes_back_to_synced") {
+        return Ok(());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let base = TempBase::new("sstfail");
+    let scripts = base.path().join("scripts");
+    std::fs::create_dir_all(&scripts).expect("scripts dir");
+    let script = scripts.join("wsrep_sst_trireme_fail");
+    std::fs::write(&script, FAILING_SST).expect("write script");
+    for (path, mode) in [(&scripts, 0o755), (&script, 0o755)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    // Three nodes: a joiner that ends is a member lost, and two of three keep the quorum.
+    let mut spec = trireme_spec(3, &base, 23500);
+    spec.script_dir = Some(scripts.clone());
+    let mut cluster = Cluster::start(spec)?;
+    cluster
+        .node(0)?
+        .exec("CREATE DATABASE f; CREATE TABLE f.t (id INT PRIMARY KEY)")?;
+
+    // node1 comes back with no saved position (so it needs a full SST) and the failing method;
+    // node0 is the donor it asks for.
+    cluster.node_mut(1)?.stop()?;
+    let grastate = cluster.node(1)?.layout().datadir.join("grastate.dat");
+    std::fs::remove_file(&grastate).expect("remove grastate.dat");
+    cluster
+        .node_mut(1)?
+        .start_with(&trireme_testbed::StartOptions {
+            no_wait: true,
+            extra_args: vec![
+                "--wsrep_sst_method=trireme_fail".into(),
+                "--wsrep_sst_donor=node0".into(),
+            ],
+            ..Default::default()
+        })?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.node(1)?.is_running() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(250));
+    }
+    let joiner_log =
+        std::fs::read_to_string(&cluster.node(1)?.layout().error_log).unwrap_or_default();
+    assert!(
+        !cluster.node(1)?.is_running(),
+        "the joiner still waits for a state that will never come:\n{}",
+        cluster.node(1)?.error_log_tail(30)
+    );
+    assert!(
+        joiner_log.contains("failed: -") && joiner_log.contains("Will never receive state"),
+        "the joiner's log does not say why it ended:\n{}",
+        cluster.node(1)?.error_log_tail(30)
+    );
+
+    // The donor said so too, and is Synced again, in a primary component taking writes.
+    let donor_log =
+        std::fs::read_to_string(&cluster.node(0)?.layout().error_log).unwrap_or_default();
+    assert!(donor_log.contains("telling the joiner"), "{donor_log}");
+    cluster
+        .node_mut(0)?
+        .wait_status("donor Synced again", Duration::from_secs(60), |st| {
+            st.get("wsrep_local_state_comment").map(String::as_str) == Some("Synced")
+                && st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
+        })?;
+    cluster.node(0)?.exec("INSERT INTO f.t VALUES (1)")?;
+
+    // With a working method the same node then joins.
+    cluster.node_mut(1)?.restart(None)?;
+    assert_eq!(
+        cluster
+            .node(1)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM f.t")?,
+        vec![vec!["1"]]
+    );
+    base.passed();
+    Ok(())
+}

@@ -209,6 +209,7 @@ fn after_every_node_crashed_the_cluster_re_forms_itself_with_pc_recovery(
             cluster_address: Some(format!("gcomm://{everyone}")),
             new_cluster: false,
             no_wait: true,
+            extra_args: Vec::new(),
         };
         cluster.node_mut(i)?.start_with(&opts)?;
     }

@@ -83,6 +83,8 @@ struct NodeState {
     cluster_name: String,
     /// This node is donating state (between the donation and `sst_sent`).
     donating: bool,
+    /// The joiner of the current donation, told if it fails.
+    donee: Option<NodeId>,
     /// The donor names of `connect`, for the joiner's request.
     donor_names: Vec<String>,
     /// Where the data was at `connect` (grastate.dat or the server's start position): the
@@ -163,6 +165,11 @@ pub struct Replicator {
     shared: Arc<Shared>,
 }
 
+/// ECANCELED: what a donor reports when its server could not even start the SST.
+const fn libc_ecanceled() -> i32 {
+    125
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -231,6 +238,7 @@ impl Replicator {
                 saved,
                 cluster_name: String::new(),
                 donating: false,
+                donee: None,
                 donor_names: Vec::new(),
                 join_position: Gtid::UNDEFINED,
             }),
@@ -898,7 +906,18 @@ impl Replicator {
         } else {
             log::info!("State transfer to the joiner complete at {gtid}");
         }
-        let donating = std::mem::replace(&mut lock(&self.shared.node).donating, false);
+        let (donating, donee) = {
+            let mut node = lock(&self.shared.node);
+            (
+                std::mem::replace(&mut node.donating, false),
+                node.donee.take(),
+            )
+        };
+        if rcode < 0 {
+            if let Some(joiner) = donee {
+                self.shared.tell_transfer_failed(joiner, rcode);
+            }
+        }
         if donating {
             self.shared.release_donation_pause();
         }
@@ -1420,6 +1439,10 @@ impl Shared {
                     if let Err(reason) = self.on_joined(ctx, view, start, settled_at) {
                         log::error!("State transfer failed: {reason}. This node cannot continue.");
                         lock(&self.node).member = MemberState::Error;
+                        // MariaDB keeps waiting for its SST script, and the script for data
+                        // that will never come: the process must end, as Galera ends it
+                        // ("Need to abort"). The server decides how (`Server::give_up`).
+                        self.server.give_up("state transfer failed; need to abort");
                         return Status::NodeFail;
                     }
                 }
@@ -1662,14 +1685,36 @@ impl Shared {
             "Donating {} to {joiner} (joiner at {ist_from})",
             if bypass { "IST" } else { "SST" }
         );
-        lock(&self.node).member = MemberState::Donor;
+        {
+            let mut node = lock(&self.node);
+            node.member = MemberState::Donor;
+            node.donee = Some(joiner);
+        }
         let state_id = if bypass { ist_from } else { position };
         if !self.server.sst_donate(ctx, request, state_id, bypass) {
             log::error!("The server could not start donating to {joiner}");
-            let donating = std::mem::replace(&mut lock(&self.node).donating, false);
+            let (donating, donee) = {
+                let mut node = lock(&self.node);
+                (
+                    std::mem::replace(&mut node.donating, false),
+                    node.donee.take(),
+                )
+            };
+            if let Some(joiner) = donee {
+                self.tell_transfer_failed(joiner, -libc_ecanceled());
+            }
             if donating {
                 self.release_donation_pause();
             }
+        }
+    }
+
+    /// A donation failed: the joiner must hear it, or it waits for ever (its SST script
+    /// waits for files that will never come).
+    fn tell_transfer_failed(&self, joiner: NodeId, code: i32) {
+        log::error!("State transfer to {joiner} failed: {code}; telling the joiner");
+        if let Err(e) = self.runtime().transfer_failed(joiner, code) {
+            log::warn!("Could not tell {joiner} that its state transfer failed: {e}");
         }
     }
 

@@ -72,4 +72,8 @@ pub trait Server: Send + Sync {
     ) -> ApplyOutcome;
     fn sst_donate(&self, recv_ctx: RecvCtx, request: &[u8], state_id: Gtid, bypass: bool) -> bool;
     fn synced(&self) -> bool;
+    /// This node can never continue (a joiner whose state will never come): the server process
+    /// must end, or it waits for ever for its SST script (`ffi` ends it with `_exit`, after the
+    /// error is logged).
+    fn give_up(&self, reason: &str);
 }

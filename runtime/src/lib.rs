@@ -272,6 +272,18 @@ impl Runtime {
         self.send(Command::Flow { decision, stop })
     }
 
+    /// The donor's SST failed (`code`, a negative errno): every node hears it, and `joiner`
+    /// stops waiting for state that will never come.
+    pub fn transfer_failed(
+        &self,
+        joiner: trireme_types::NodeId,
+        code: i32,
+    ) -> Result<(), RuntimeError> {
+        self.send(Command::Control(
+            trireme_group::ControlEntry::TransferFailed { joiner, code },
+        ))
+    }
+
     /// A joiner asks for state transfer with MariaDB's request bytes.
     pub fn request_state(
         &self,

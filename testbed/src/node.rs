@@ -43,6 +43,8 @@ pub struct StartOptions {
     pub new_cluster: bool,
     /// Return as soon as the process is spawned instead of waiting for Synced.
     pub no_wait: bool,
+    /// More `--option=value` arguments for this start only.
+    pub extra_args: Vec<String>,
 }
 
 /// One MariaDB server of a cluster.
@@ -58,6 +60,8 @@ pub struct Node {
     standalone: bool,
     /// The network namespace the server runs in ([`ClusterSpec::netns`]), entered by path.
     netns: Option<PathBuf>,
+    /// [`ClusterSpec::script_dir`].
+    script_dir: Option<PathBuf>,
     /// The PID of the running server, if any.
     pid: Option<u32>,
     /// Set when this process spawned the server: reaping through it is the only reliable way to
@@ -77,6 +81,7 @@ impl Node {
             mysql,
             standalone: spec.is_standalone(),
             netns: None,
+            script_dir: spec.script_dir.clone(),
             pid: None,
             child: None,
         }
@@ -246,6 +251,7 @@ impl Node {
         if opts.new_cluster {
             cmd.arg("--wsrep-new-cluster");
         }
+        cmd.args(&opts.extra_args);
         self.as_mysql(&mut cmd);
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         let line = process::describe(&cmd);
@@ -596,12 +602,14 @@ impl Node {
             // In a namespace, `nsenter` switches after entering (see `server_command`).
             cmd.uid(self.mysql.0).gid(self.mysql.1);
         }
+        let system_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        let path = match &self.script_dir {
+            Some(dir) => format!("{}:{system_path}", dir.display()),
+            None => system_path.to_string(),
+        };
         cmd.current_dir(&self.layout.dir)
             .env_clear()
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
+            .env("PATH", path)
             .env("HOME", &self.layout.dir)
             .env("USER", "mysql")
             .env("LOGNAME", "mysql")

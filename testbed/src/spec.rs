@@ -64,6 +64,9 @@ pub struct ClusterSpec {
     /// Run each node in its own network namespace at `10.77.0.<i+1>` (see [`crate::netns`]),
     /// so that a test can cut and heal links; off by default (everything on 127.0.0.1).
     pub netns: bool,
+    /// A directory put first on the servers' PATH: MariaDB finds `wsrep_sst_<method>` scripts
+    /// there (a test's own SST method).
+    pub script_dir: Option<PathBuf>,
 }
 
 impl ClusterSpec {
@@ -92,6 +95,7 @@ impl ClusterSpec {
             stop_timeout: Duration::from_secs(60),
             sql_timeout: Duration::from_secs(120),
             netns: false,
+            script_dir: None,
         }
     }
 

@@ -1087,6 +1087,11 @@ impl Sim {
                             if *stop { "stop" } else { "cont" }
                         )
                     }
+                    ControlEvent::TransferFailed {
+                        donor,
+                        joiner,
+                        code,
+                    } => format!("sst-failed {} by {} {code}", short(*joiner), short(*donor)),
                 };
                 let _ = (origin, local);
                 self.ordered_control(slot, text.clone());

@@ -114,6 +114,15 @@ pub(crate) struct Ordering {
     flow_decision: u64,
 }
 
+/// An errno's text as C's strerror gives it (Galera prints codes that way).
+fn strerror(code: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(code.saturating_abs()).to_string();
+    match text.split_once(" (os error") {
+        Some((plain, _)) => plain.to_string(),
+        None => text,
+    }
+}
+
 /// How often (in ticks) the committed position is reported for the commit cut.
 const REPORT_EVERY_TICKS: u32 = 10;
 
@@ -556,6 +565,29 @@ impl Ordering {
             return;
         };
         let me = session.me;
+        if let (
+            Mode::Awaiting(_),
+            Event::Control {
+                event:
+                    ControlEvent::TransferFailed {
+                        donor,
+                        joiner,
+                        code,
+                    },
+                ..
+            },
+        ) = (&session.mode, &event)
+        {
+            if *joiner == me {
+                let reason = format!(
+                    "State transfer to this node from {donor} failed: {code} ({}). Will never \
+                     receive state",
+                    strerror(*code)
+                );
+                self.fail_transfer(reason);
+                return;
+            }
+        }
         if let Mode::Awaiting(awaiting) = &mut session.mode {
             if let Event::Left = event {
                 self.finish_session();
@@ -694,6 +726,14 @@ impl Ordering {
             ControlEvent::FlowControl { node, stop } => {
                 self.sink.deliver(Delivered::FlowControl { node, stop })
             }
+            ControlEvent::TransferFailed {
+                donor,
+                joiner,
+                code,
+            } => log::warn!(
+                "State transfer from {donor} to {joiner} failed: {code} ({})",
+                strerror(code)
+            ),
         }
     }
 
