@@ -417,3 +417,45 @@ fn flow_control_holds_the_writers_while_a_node_cannot_apply_and_bounds_its_queue
     base.passed();
     Ok(())
 }
+
+#[test]
+fn with_pc_ignore_sb_the_survivor_of_two_keeps_taking_writes() -> Result<(), TestbedError> {
+    if skip("with_pc_ignore_sb_the_survivor_of_two_keeps_taking_writes") {
+        return Ok(());
+    }
+    let base = TempBase::new("ignoresb");
+    let mut cluster = Cluster::start(trireme_spec(2, &base, 23540))?;
+    cluster.node(0)?.exec(
+        "CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY); INSERT INTO s.t VALUES (1)",
+    )?;
+    // Set at run time, as galera_pc_ignore_sb does.
+    cluster
+        .node(0)?
+        .exec("SET GLOBAL wsrep_provider_options = 'pc.ignore_sb=true'")?;
+    cluster.node_mut(1)?.kill9()?;
+    // One of two is no majority; with pc.ignore_sb the survivor goes on as a primary component.
+    cluster.node_mut(0)?.wait_status(
+        "a one-node primary component",
+        Duration::from_secs(60),
+        |st| {
+            st.get("wsrep_cluster_size").map(String::as_str) == Some("1")
+                && st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
+                && st.get("wsrep_ready").map(String::as_str) == Some("ON")
+        },
+    )?;
+    let node = cluster.node(0)?;
+    node.exec("INSERT INTO s.t VALUES (2)")?;
+    node.exec("CREATE TABLE s.u (id INT PRIMARY KEY)")?;
+    assert_eq!(node.sql("SELECT COUNT(*) FROM s.t")?, vec![vec!["2"]]);
+    // The killed node comes back and catches up.
+    let position = cluster.node(1)?.recover_position()?;
+    cluster.restart_node(1, Some(&position))?;
+    assert_eq!(
+        cluster
+            .node(1)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM s.t")?,
+        vec![vec!["2"]]
+    );
+    base.passed();
+    Ok(())
+}

@@ -259,6 +259,7 @@ impl Replicator {
         });
         let sink: Arc<dyn Sink> = shared.clone();
         let runtime = Runtime::start(runtime_config, sink)?;
+        runtime.set_ignore_split_brain(lock(&shared.options).pc_ignore_sb());
         let _ = shared.runtime.set(runtime);
         Ok(Replicator { shared })
     }
@@ -273,6 +274,8 @@ impl Replicator {
                 Change::Set { key, new, .. } => {
                     log::info!("Provider option changed: {key} = {new}");
                     self.shared.refresh_flow_limits();
+                    let ignore_sb = lock(&self.shared.options).pc_ignore_sb();
+                    self.shared.runtime().set_ignore_split_brain(ignore_sb);
                 }
                 Change::Action(Action::Bootstrap) => {
                     log::info!("pc.bootstrap requested: forming a primary component here");

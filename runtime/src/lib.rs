@@ -109,6 +109,9 @@ pub(crate) struct Board {
     pub slice_index_sizes: Vec<AtomicU64>,
     pub cached_downto: AtomicI64,
     pub primary: AtomicBool,
+    /// `pc.ignore_sb`: on losing the quorum, carry on as a primary component of the members
+    /// left (split brain is the user's risk, as with Galera).
+    pub ignore_split_brain: AtomicBool,
     /// Frames queued for peers and not yet handed to the kernel (`wsrep_local_send_queue`).
     pub send_queue_frames: AtomicU64,
     /// Time to certify one writeset on shard 0 (fan-out to other shards included), ns.
@@ -121,6 +124,7 @@ impl Board {
             slice_index_sizes: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             cached_downto: AtomicI64::new(-1),
             primary: AtomicBool::new(false),
+            ignore_split_brain: AtomicBool::new(false),
             send_queue_frames: AtomicU64::new(0),
             certify_latency: std::sync::Mutex::new(
                 hdrhistogram::Histogram::new_with_bounds(1, 600_000_000_000, 3)
@@ -304,6 +308,11 @@ impl Runtime {
     }
 
     /// `pc.bootstrap=YES`: make this (non-primary) component primary.
+    /// `pc.ignore_sb` (dynamic): see [`Board::ignore_split_brain`].
+    pub fn set_ignore_split_brain(&self, on: bool) {
+        self.board.ignore_split_brain.store(on, Ordering::Relaxed);
+    }
+
     pub fn force_bootstrap(&self) -> Result<(), RuntimeError> {
         self.send(Command::ForceBootstrap)
     }

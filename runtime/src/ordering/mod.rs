@@ -809,6 +809,22 @@ impl Ordering {
         let Some(session) = &mut self.session else {
             return;
         };
+        if !group_view.primary && self.board.ignore_split_brain.load(AtomicOrdering::Relaxed) {
+            // pc.ignore_sb: no quorum is needed, so the members left go on as a primary
+            // component at once; the server never sees the non-primary view in between.
+            match session.group.force_bootstrap() {
+                Ok(()) => {
+                    log::warn!(
+                        "Quorum lost; pc.ignore_sb=true: continuing as a primary component of \
+                         this node (a split brain is possible)"
+                    );
+                    return;
+                }
+                Err(e) => log::warn!(
+                    "pc.ignore_sb=true, but the primary component cannot be re-formed: {e}"
+                ),
+            }
+        }
         let view = group_view.to_view();
         if view.is_primary() {
             session.history = view.history;
