@@ -54,6 +54,19 @@ pub struct Hello {
     /// The history this node's data belongs to, and its position in it.
     pub history: HistoryId,
     pub position: Seqno,
+    /// Where the sender stands when it says hello (`pc.recovery` decides from this who may
+    /// re-form a lost primary component: never against a node that is primary).
+    pub standing: Standing,
+}
+
+/// A node's place in the group, as its hello tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum Standing {
+    /// Not (yet) admitted to a group: a new or restarted node.
+    Joining,
+    /// A member of a group that has no primary component (lost quorum).
+    NonPrimary,
+    Primary,
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -298,6 +311,7 @@ mod tests {
             address: "127.0.0.1:4567".into(),
             history: HistoryId(Uuid([9; 16])),
             position: Seqno(41),
+            standing: Standing::Joining,
         })
     }
 

@@ -459,3 +459,45 @@ fn with_pc_ignore_sb_the_survivor_of_two_keeps_taking_writes() -> Result<(), Tes
     base.passed();
     Ok(())
 }
+
+#[test]
+fn a_killed_node_that_comes_back_re_forms_the_primary_component_with_the_survivor(
+) -> Result<(), TestbedError> {
+    if skip("a_killed_node_that_comes_back_re_forms_the_primary_component_with_the_survivor") {
+        return Ok(());
+    }
+    let base = TempBase::new("reform");
+    let mut cluster = Cluster::start(trireme_spec(2, &base, 23560))?;
+    cluster.node(0)?.exec(
+        "CREATE DATABASE k; CREATE TABLE k.t (id INT PRIMARY KEY); INSERT INTO k.t VALUES (1)",
+    )?;
+    cluster.node_mut(1)?.kill9()?;
+    // One of two: the survivor has no quorum (pc.ignore_sb is off).
+    cluster
+        .node_mut(0)?
+        .wait_status("non-primary", Duration::from_secs(60), |st| {
+            st.get("wsrep_cluster_status").map(String::as_str) == Some("non-Primary")
+        })?;
+    // The killed node comes back (galera_kill_nochanges): with every member of the last
+    // primary component back, the two re-form it, and the returning node catches up.
+    let position = cluster.node(1)?.recover_position()?;
+    cluster.restart_node(1, Some(&position))?;
+    for i in 0..2 {
+        cluster
+            .node_mut(i)?
+            .wait_status("Primary, 2 members", Duration::from_secs(60), |st| {
+                st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
+                    && st.get("wsrep_cluster_size").map(String::as_str) == Some("2")
+                    && st.get("wsrep_ready").map(String::as_str) == Some("ON")
+            })?;
+    }
+    cluster.node(0)?.exec("INSERT INTO k.t VALUES (2)")?;
+    assert_eq!(
+        cluster
+            .node(1)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM k.t")?,
+        vec![vec!["2"]]
+    );
+    base.passed();
+    Ok(())
+}

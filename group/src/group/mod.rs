@@ -596,6 +596,13 @@ impl Group {
             address: self.cfg.address.clone(),
             history,
             position,
+            standing: if self.phase == Phase::Joining {
+                crate::msg::Standing::Joining
+            } else if self.view_state == ViewState::Primary {
+                crate::msg::Standing::Primary
+            } else {
+                crate::msg::Standing::NonPrimary
+            },
         })
     }
 

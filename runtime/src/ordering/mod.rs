@@ -78,6 +78,9 @@ struct Session {
     /// `pc.recovery`: the primary component this node was in before a crash, to re-form
     /// when all its members are back and none of them finds a primary.
     recovery: Option<gvwstate::SavedView>,
+    /// The last primary component this node was in while running (`pc.recovery` re-forms
+    /// it when this node is left non-primary and all the others come back as joiners).
+    last_primary: Option<gvwstate::SavedView>,
     /// Where this node's data is (a joiner: what it would bootstrap from in a recovery).
     position: Gtid,
     my_name: String,
@@ -328,6 +331,7 @@ impl Ordering {
             mode,
             connect_reply: None,
             recovery,
+            last_primary: None,
             position: join_position,
             my_name: request.node_name.clone(),
             config: saved_config,
@@ -512,6 +516,7 @@ impl Ordering {
         self.check_connect_deadline();
         self.retry_state_request();
         self.try_recover();
+        self.try_reform();
     }
 
     fn check_connect_deadline(&mut self) {

@@ -1,7 +1,8 @@
 //! `pc.recovery`: `gvwstate.dat` upkeep, and re-forming the last primary component after a
-//! whole-cluster crash.
+//! whole-cluster crash, or after a crash of all members but one that kept running.
 
 use super::*;
+use trireme_group::msg::Standing;
 
 impl Ordering {
     /// `pc.recovery`: when every member of the saved primary component is connected, none of
@@ -22,6 +23,10 @@ impl Ordering {
             return;
         }
         let hellos: Vec<_> = session.peers.hellos().cloned().collect();
+        if hellos.iter().any(|h| h.standing != Standing::Joining) {
+            // A member still running (primary, or left non-primary) re-forms or admits us.
+            return;
+        }
         let mut best = (session.position.seqno, session.my_name.clone(), true);
         let my_address = session.config.address.clone();
         for member in &saved.members {
@@ -86,12 +91,70 @@ impl Ordering {
         self.open_gcache(position.history, position.seqno);
     }
 
-    /// Keeps `gvwstate.dat` up to date with the primary component (`pc.recovery`).
-    pub(super) fn save_view(&self, view: &View) {
-        let Some(session) = &self.session else { return };
-        if !self.config.pc_recovery {
+    /// `pc.recovery`, the other half: this node kept running but lost its quorum (the others
+    /// were killed), and every other member of its last primary component is back, joining,
+    /// and no further on than this node. Nobody else can re-form the component (the joiners
+    /// defer to a running member), so this node does, as Galera re-forms it when the members
+    /// of the last primary component are all back; they then join it by IST.
+    pub(super) fn try_reform(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        if !self.config.pc_recovery
+            || !matches!(session.mode, Mode::Normal)
+            || self.board.primary.load(AtomicOrdering::Relaxed)
+        {
             return;
         }
+        let Some(last) = session.last_primary.clone() else {
+            return;
+        };
+        if last.members.len() < 2 {
+            return;
+        }
+        let hellos: Vec<_> = session.peers.hellos().cloned().collect();
+        let my_address = session.config.address.clone();
+        let mine = session.group.hello();
+        let trireme_group::msg::Msg::Hello(mine) = mine else {
+            return;
+        };
+        for member in &last.members {
+            if member.name == session.my_name && member.address == my_address {
+                continue;
+            }
+            let Some(hello) = hellos
+                .iter()
+                .find(|h| h.address == member.address || h.name == member.name)
+            else {
+                return; // not everybody is back yet
+            };
+            if hello.standing != Standing::Joining
+                || hello.history != last.history
+                || hello.position > mine.position
+            {
+                return;
+            }
+        }
+        if let Err(e) = session.group.force_bootstrap() {
+            log::warn!("pc.recovery: cannot re-form the primary component: {e}");
+            return;
+        }
+        log::info!(
+            "pc.recovery: all {} member(s) of the last primary component are back and joining; \
+             this node kept running and re-forms the primary component",
+            last.members.len()
+        );
+        let hello = session.group.hello();
+        for peer in hellos.iter().map(|h| h.node) {
+            session.peers.send(peer, &hello);
+            session.group.peer_connected(peer);
+        }
+    }
+
+    /// Keeps `gvwstate.dat` up to date with the primary component (`pc.recovery`), and
+    /// remembers it for `try_reform`.
+    pub(super) fn save_view(&mut self, view: &View) {
+        let Some(session) = &self.session else { return };
         let addresses: HashMap<NodeId, String> =
             session.group.member_addresses().into_iter().collect();
         let members = view
@@ -111,6 +174,11 @@ impl Ordering {
             view_id: view.view_id.0,
             members,
         };
-        gvwstate::store(&self.config.state_dir, &saved, &session.my_name);
+        if self.config.pc_recovery {
+            gvwstate::store(&self.config.state_dir, &saved, &session.my_name);
+        }
+        if let Some(session) = &mut self.session {
+            session.last_primary = Some(saved);
+        }
     }
 }
