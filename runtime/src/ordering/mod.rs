@@ -81,6 +81,10 @@ struct Session {
     /// The last primary component this node was in while running (`pc.recovery` re-forms
     /// it when this node is left non-primary and all the others come back as joiners).
     last_primary: Option<gvwstate::SavedView>,
+    /// pc.ignore_sb just re-formed the primary component: the proposals the lost one failed
+    /// (in the same batch of events) are proposed again instead of failing their clients,
+    /// as Galera's clients never see the change.
+    repropose_failed: bool,
     /// Where this node's data is (a joiner: what it would bootstrap from in a recovery).
     position: Gtid,
     my_name: String,
@@ -332,6 +336,7 @@ impl Ordering {
             connect_reply: None,
             recovery,
             last_primary: None,
+            repropose_failed: false,
             position: join_position,
             my_name: request.node_name.clone(),
             config: saved_config,
@@ -561,6 +566,9 @@ impl Ordering {
         for event in ready.events {
             self.route(event);
         }
+        if let Some(session) = &mut self.session {
+            session.repropose_failed = false;
+        }
         true
     }
 
@@ -680,7 +688,12 @@ impl Ordering {
                 }
             }
             Event::ProposalFailed { id, reason } => {
+                let again = self.session.as_ref().is_some_and(|s| s.repropose_failed);
                 if let Some(pending) = self.session.as_mut().and_then(|s| s.pending.remove(&id)) {
+                    if again {
+                        self.propose(pending.ws, pending.token);
+                        return;
+                    }
                     self.sink.deliver(Delivered::ProposalFailed {
                         token: pending.token,
                         reason: format!("{reason:?}"),
@@ -819,6 +832,7 @@ impl Ordering {
             // component at once; the server never sees the non-primary view in between.
             match session.group.force_bootstrap() {
                 Ok(()) => {
+                    session.repropose_failed = true;
                     log::warn!(
                         "Quorum lost; pc.ignore_sb=true: continuing as a primary component of \
                          this node (a split brain is possible)"
