@@ -507,3 +507,36 @@ fn a_killed_node_that_comes_back_re_forms_the_primary_component_with_the_survivo
     base.passed();
     Ok(())
 }
+
+#[test]
+fn a_non_primary_view_lists_only_the_members_still_heard_from() -> Result<(), TestbedError> {
+    if skip("a_non_primary_view_lists_only_the_members_still_heard_from") {
+        return Ok(());
+    }
+    let base = TempBase::new("npview");
+    let mut cluster = Cluster::start(trireme_spec(2, &base, 23580))?;
+    // A frozen peer keeps its TCP connections open: only its silence tells (galera_suspend_slave).
+    cluster.node_mut(1)?.sigstop()?;
+    let seen = cluster.node_mut(0)?.wait_status(
+        "non-primary, one member",
+        Duration::from_secs(60),
+        |st| {
+            st.get("wsrep_cluster_status").map(String::as_str) == Some("non-Primary")
+                && st.get("wsrep_cluster_size").map(String::as_str) == Some("1")
+        },
+    );
+    cluster.node_mut(1)?.sigcont()?;
+    seen?;
+    for i in 0..2 {
+        cluster.node_mut(i)?.wait_status(
+            "Primary again, 2 members",
+            Duration::from_secs(60),
+            |st| {
+                st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
+                    && st.get("wsrep_cluster_size").map(String::as_str) == Some("2")
+            },
+        )?;
+    }
+    base.passed();
+    Ok(())
+}

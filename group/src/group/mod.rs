@@ -344,6 +344,7 @@ impl Group {
         self.broadcast_commit_on_tick();
         self.fix_election_timeout();
         self.maybe_unlock_lease();
+        self.refresh_non_primary_view();
         self.check_primary();
         self.periodic();
         self.after_input();
@@ -994,6 +995,26 @@ impl Group {
         self.props.fail_all(reason, &mut out);
         self.out_events.extend(out);
         self.fail_reads();
+    }
+
+    /// A non-primary view lists the members this node still hears from; as more of them fall
+    /// silent (or come back) while the quorum stays lost, the server gets the new list, as
+    /// Galera's views shrink to the reachable members (`wsrep_cluster_size`).
+    fn refresh_non_primary_view(&mut self) {
+        if self.phase != Phase::Member || self.view_state != ViewState::NonPrimary {
+            return;
+        }
+        let Some(last) = &self.last_view else {
+            return;
+        };
+        if last.primary {
+            return;
+        }
+        let view = self.non_primary_view();
+        if view.members != last.members {
+            self.last_view = Some(view.clone());
+            self.out_events.push(Event::View(view));
+        }
     }
 
     /// The members this node still hears from (itself included).
