@@ -81,10 +81,13 @@ struct Session {
     /// The last primary component this node was in while running (`pc.recovery` re-forms
     /// it when this node is left non-primary and all the others come back as joiners).
     last_primary: Option<gvwstate::SavedView>,
-    /// pc.ignore_sb just re-formed the primary component: the proposals the lost one failed
-    /// (in the same batch of events) are proposed again instead of failing their clients,
-    /// as Galera's clients never see the change.
-    repropose_failed: bool,
+    /// pc.ignore_sb is re-forming the primary component (from the lost quorum until the new
+    /// primary view): proposals and causal-read points that fail meanwhile, or arrive
+    /// meanwhile, are held and submitted again in the new component instead of failing their
+    /// clients, as Galera's clients never see the change.
+    reforming: bool,
+    held_proposals: Vec<(Arc<Writeset>, Token)>,
+    held_reads: Vec<Token>,
     /// Where this node's data is (a joiner: what it would bootstrap from in a recovery).
     position: Gtid,
     my_name: String,
@@ -336,7 +339,9 @@ impl Ordering {
             connect_reply: None,
             recovery,
             last_primary: None,
-            repropose_failed: false,
+            reforming: false,
+            held_proposals: Vec::new(),
+            held_reads: Vec::new(),
             position: join_position,
             my_name: request.node_name.clone(),
             config: saved_config,
@@ -444,6 +449,10 @@ impl Ordering {
             });
             return;
         }
+        if session.reforming {
+            session.held_proposals.push((ws, token));
+            return;
+        }
         let bytes = ws.encode().to_vec();
         match session.group.propose_deferred(bytes.clone()) {
             Ok(id) => {
@@ -481,6 +490,10 @@ impl Ordering {
             self.sink.deliver(Delivered::ReadPointFailed { token });
             return;
         };
+        if session.reforming {
+            session.held_reads.push(token);
+            return;
+        }
         let ctx = session.next_read;
         session.next_read += 1;
         session.read_points.insert(ctx, token);
@@ -565,9 +578,6 @@ impl Ordering {
         }
         for event in ready.events {
             self.route(event);
-        }
-        if let Some(session) = &mut self.session {
-            session.repropose_failed = false;
         }
         true
     }
@@ -679,19 +689,23 @@ impl Ordering {
                 }
             }
             Event::ReadIndexFailed { ctx } => {
-                if let Some(token) = self
-                    .session
-                    .as_mut()
-                    .and_then(|s| s.read_points.remove(&ctx))
-                {
-                    self.sink.deliver(Delivered::ReadPointFailed { token });
+                if let Some(session) = &mut self.session {
+                    if let Some(token) = session.read_points.remove(&ctx) {
+                        if session.reforming {
+                            session.held_reads.push(token);
+                        } else {
+                            self.sink.deliver(Delivered::ReadPointFailed { token });
+                        }
+                    }
                 }
             }
             Event::ProposalFailed { id, reason } => {
-                let again = self.session.as_ref().is_some_and(|s| s.repropose_failed);
+                let again = self.session.as_ref().is_some_and(|s| s.reforming);
                 if let Some(pending) = self.session.as_mut().and_then(|s| s.pending.remove(&id)) {
                     if again {
-                        self.propose(pending.ws, pending.token);
+                        if let Some(session) = &mut self.session {
+                            session.held_proposals.push((pending.ws, pending.token));
+                        }
                         return;
                     }
                     self.sink.deliver(Delivered::ProposalFailed {
@@ -832,7 +846,7 @@ impl Ordering {
             // component at once; the server never sees the non-primary view in between.
             match session.group.force_bootstrap() {
                 Ok(()) => {
-                    session.repropose_failed = true;
+                    session.reforming = true;
                     // A note, not a warning: the user asked for exactly this (and Galera says
                     // nothing here; MTR's galera tests would flag a warning).
                     log::info!(
@@ -841,9 +855,24 @@ impl Ordering {
                     );
                     return;
                 }
-                Err(e) => log::warn!(
-                    "pc.ignore_sb=true, but the primary component cannot be re-formed: {e}"
-                ),
+                Err(e) => {
+                    log::warn!(
+                        "pc.ignore_sb=true, but the primary component cannot be re-formed: {e}"
+                    );
+                    if std::mem::replace(&mut session.reforming, false) {
+                        let proposals = std::mem::take(&mut session.held_proposals);
+                        let reads = std::mem::take(&mut session.held_reads);
+                        for (_, token) in proposals {
+                            self.sink.deliver(Delivered::ProposalFailed {
+                                token,
+                                reason: "no primary component".into(),
+                            });
+                        }
+                        for token in reads {
+                            self.sink.deliver(Delivered::ReadPointFailed { token });
+                        }
+                    }
+                }
             }
         }
         let view = group_view.to_view();
@@ -867,7 +896,25 @@ impl Ordering {
         if view.is_primary() {
             self.save_view(&view);
         }
-        self.sink.deliver(Delivered::View(view));
+        self.sink.deliver(Delivered::View(view.clone()));
+        if view.is_primary() {
+            let (proposals, reads) = match &mut self.session {
+                Some(s) => {
+                    s.reforming = false;
+                    (
+                        std::mem::take(&mut s.held_proposals),
+                        std::mem::take(&mut s.held_reads),
+                    )
+                }
+                None => Default::default(),
+            };
+            for (ws, token) in proposals {
+                self.propose(ws, token);
+            }
+            for token in reads {
+                self.read_point(token);
+            }
+        }
     }
 
     fn publish_index_size(&self) {
@@ -886,6 +933,15 @@ impl Ordering {
                 token: pending.token,
                 reason: "left the group".into(),
             });
+        }
+        for (_, token) in session.held_proposals.drain(..) {
+            self.sink.deliver(Delivered::ProposalFailed {
+                token,
+                reason: "left the group".into(),
+            });
+        }
+        for token in session.held_reads.drain(..) {
+            self.sink.deliver(Delivered::ReadPointFailed { token });
         }
         if let Some((reply, _)) = session.connect_reply.take() {
             let _ = reply.send(Err("left the group before being admitted".into()));
