@@ -507,7 +507,10 @@ fn with_two_shards_the_certification_index_and_gcache_are_split_and_answers_stay
     // rare row-lock deadlocks on this workload, so those are allowed, and only rarely.
     assert!(report.transactions > 0, "{report:?}");
     assert!(report.errors * 100 < report.transactions, "{report:?}");
-    assert!(largest_index > 0, "the certification index never held a key");
+    assert!(
+        largest_index > 0,
+        "the certification index never held a key"
+    );
     let st = node.status()?;
     assert_ne!(st["wsrep_local_cached_downto"], "-1");
     let took = cluster.node_mut(0)?.stop()?;
