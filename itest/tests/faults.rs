@@ -543,3 +543,58 @@ fn a_non_primary_view_lists_only_the_members_still_heard_from() -> Result<(), Te
     base.passed();
     Ok(())
 }
+
+#[test]
+fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Result<(), TestbedError>
+{
+    if skip("gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back") {
+        return Ok(());
+    }
+    let base = TempBase::new("isolate");
+    let mut cluster = Cluster::start(trireme_spec(3, &base, 23600))?;
+    cluster
+        .node(0)?
+        .exec("CREATE DATABASE i; CREATE TABLE i.t (id INT PRIMARY KEY)")?;
+    // MTR's partition tests do exactly this (galera_shutdown_nonprim, MW-284, ...).
+    cluster
+        .node(2)?
+        .exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")?;
+    cluster.node_mut(2)?.wait_status(
+        "isolated: non-primary alone",
+        Duration::from_secs(60),
+        |st| {
+            st.get("wsrep_cluster_status").map(String::as_str) == Some("non-Primary")
+                && st.get("wsrep_cluster_size").map(String::as_str) == Some("1")
+                && st.get("wsrep_ready").map(String::as_str) == Some("OFF")
+        },
+    )?;
+    for i in 0..2 {
+        cluster
+            .node_mut(i)?
+            .wait_status("the other two go on", Duration::from_secs(60), |st| {
+                st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
+                    && st.get("wsrep_cluster_size").map(String::as_str) == Some("2")
+            })?;
+    }
+    cluster.node(0)?.exec("INSERT INTO i.t VALUES (1)")?;
+    cluster
+        .node(2)?
+        .exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")?;
+    cluster.node_mut(2)?.wait_status(
+        "back in the primary component",
+        Duration::from_secs(60),
+        |st| {
+            st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
+                && st.get("wsrep_cluster_size").map(String::as_str) == Some("3")
+                && st.get("wsrep_local_state_comment").map(String::as_str) == Some("Synced")
+        },
+    )?;
+    assert_eq!(
+        cluster
+            .node(2)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM i.t")?,
+        vec![vec!["1"]]
+    );
+    base.passed();
+    Ok(())
+}

@@ -276,6 +276,10 @@ impl Replicator {
                     self.shared.refresh_flow_limits();
                     let ignore_sb = lock(&self.shared.options).pc_ignore_sb();
                     self.shared.runtime().set_ignore_split_brain(ignore_sb);
+                    if key == "gmcast.isolate" {
+                        let level = lock(&self.shared.options).gmcast_isolate();
+                        self.shared.runtime().isolate(level)?;
+                    }
                 }
                 Change::Action(Action::Bootstrap) => {
                     log::info!("pc.bootstrap requested: forming a primary component here");

@@ -87,6 +87,9 @@ pub(crate) enum Command {
         decision: u64,
         stop: bool,
     },
+    /// `gmcast.isolate`: 0 connected, 1 cut off from every peer, 2 the group session ends
+    /// (Galera's gcomm thread exits).
+    Isolate(u8),
     /// A joiner asks for state (after `sst_request_cb`).
     RequestState {
         sst_request: Vec<u8>,
@@ -308,6 +311,11 @@ impl Runtime {
     }
 
     /// `pc.bootstrap=YES`: make this (non-primary) component primary.
+    /// `gmcast.isolate` (dynamic): see `Command::Isolate`.
+    pub fn isolate(&self, level: u8) -> Result<(), RuntimeError> {
+        self.send(Command::Isolate(level))
+    }
+
     /// `pc.ignore_sb` (dynamic): see [`Board::ignore_split_brain`].
     pub fn set_ignore_split_brain(&self, on: bool) {
         self.board.ignore_split_brain.store(on, Ordering::Relaxed);

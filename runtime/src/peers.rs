@@ -53,6 +53,8 @@ pub(crate) struct Peers {
     pub listen: std::net::SocketAddr,
     /// The `Hello` of every connected peer (history, position, name, address).
     hellos: BTreeMap<NodeId, trireme_group::msg::Hello>,
+    /// `gmcast.isolate=1`: no connection is kept, dialled or accepted.
+    isolated: bool,
 }
 
 impl Peers {
@@ -73,6 +75,7 @@ impl Peers {
             events: Vec::new(),
             listen,
             hellos: BTreeMap::new(),
+            isolated: false,
         })
     }
 
@@ -101,8 +104,31 @@ impl Peers {
         self.by_node.keys().copied().collect()
     }
 
+    /// `gmcast.isolate`: cuts this node off from every peer (each is lost at once, as a
+    /// network partition would lose it) and keeps it cut off until lifted.
+    pub fn isolate(&mut self, group: &mut Group, on: bool) {
+        if self.isolated == on {
+            return;
+        }
+        self.isolated = on;
+        if on {
+            log::info!("gmcast.isolate: closing every peer connection");
+            for conn in self.conns.keys().copied().collect::<Vec<_>>() {
+                self.drop_conn(group, conn);
+            }
+        } else {
+            log::info!("gmcast.isolate lifted: reconnecting to peers");
+            for dial in self.dials.values_mut() {
+                dial.next_attempt = Instant::now();
+            }
+        }
+    }
+
     /// Dials what should be dialled (seeds, members' addresses), at most once per back-off.
     pub fn maintain(&mut self, members: &[(NodeId, String)]) {
+        if self.isolated {
+            return;
+        }
         for (node, address) in members {
             if !self.by_node.contains_key(node) {
                 self.want(address);
@@ -161,6 +187,10 @@ impl Peers {
 
     fn on_event(&mut self, group: &mut Group, event: NetEvent) {
         match event {
+            NetEvent::Accepted { conn, peer } if self.isolated => {
+                log::debug!("gmcast.isolate: refusing {conn} from {peer}");
+                self.transport.close(conn);
+            }
             NetEvent::Accepted { conn, peer } => {
                 log::debug!("accepted {conn} from {peer}");
                 self.conns.insert(
@@ -173,6 +203,7 @@ impl Peers {
                 );
                 self.send_on(conn, &group.hello());
             }
+            NetEvent::Connected { conn, .. } if self.isolated => self.drop_conn(group, conn),
             NetEvent::Connected { conn, peer } => {
                 log::debug!("connected {conn} to {peer}");
                 self.send_on(conn, &group.hello());

@@ -195,6 +195,11 @@ impl Ordering {
                     }
                 }
             }
+            Command::Isolate(level) => match (level, &mut self.session) {
+                (2, Some(_)) => self.fail_session("gmcast.isolate=2"),
+                (_, Some(session)) => session.peers.isolate(&mut session.group, level == 1),
+                (_, None) => {}
+            },
             Command::Flow { decision, stop } => {
                 if decision <= self.flow_decision {
                     return;
