@@ -555,7 +555,9 @@ fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Resul
     cluster
         .node(0)?
         .exec("CREATE DATABASE i; CREATE TABLE i.t (id INT PRIMARY KEY)")?;
-    // MTR's partition tests do exactly this (galera_shutdown_nonprim, MW-284, ...).
+    // MTR's partition tests do exactly this (galera_shutdown_nonprim, MW-284, ...); GAL-401
+    // desyncs the node first: the state transfer on its return ends the desync.
+    cluster.node(2)?.exec("SET GLOBAL wsrep_desync = 1")?;
     cluster
         .node(2)?
         .exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")?;
@@ -594,6 +596,21 @@ fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Resul
             .node(2)?
             .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM i.t")?,
         vec![vec!["1"]]
+    );
+    assert_eq!(
+        cluster
+            .node(2)?
+            .status_var("wsrep_desync_count")?
+            .as_deref(),
+        Some("0")
+    );
+    cluster.node(2)?.exec("SET GLOBAL wsrep_desync = 0")?;
+    assert_eq!(
+        cluster
+            .node(2)?
+            .status_var("wsrep_local_state_comment")?
+            .as_deref(),
+        Some("Synced")
     );
     base.passed();
     Ok(())

@@ -1639,6 +1639,9 @@ impl Shared {
             node.history = view.history;
             node.view = Some(view.clone());
             node.member = MemberState::Joiner;
+            // A state transfer ends any desync, as in Galera (GAL-401): the node comes back
+            // Synced, and a later `wsrep_desync=OFF` finds nothing to undo.
+            node.desync_count = 0;
             (position, node.donor_names.clone())
         };
         log::info!(
