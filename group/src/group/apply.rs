@@ -233,7 +233,9 @@ impl Group {
             self.finish_left();
             return;
         }
-        log::warn!("this node was removed from the configuration; asking to be readmitted");
+        // Expected after a partition or isolation (the others went on without this node): a
+        // note, as Galera's own rejoin is.
+        log::info!("This node was removed from the configuration; asking to be readmitted");
         self.enter_non_primary(ProposalFailReason::Removed);
         self.view_state = ViewState::Outside;
         if self.raw.raft.state == raft::StateRole::Leader {
