@@ -518,7 +518,8 @@ impl Replicator {
         let mut st = trx.lock();
         match outcome {
             Outcome::Failed { reason } => {
-                log::warn!("Trx {} was not ordered: {reason}", handle.trx_id);
+                // The client gets the error (1047 or a retry); the node's state says why.
+                log::info!("Trx {} was not ordered: {reason}", handle.trx_id);
                 st.phase = Phase::Aborted;
                 Status::ConnFail
             }

@@ -298,7 +298,13 @@ impl Peers {
         };
         let refusal = matches!(msg, Msg::Refuse(_));
         if let Err(e) = group.step(peer, msg) {
-            log::warn!("message from {peer} dropped: {e}");
+            match e {
+                // Expected around a partition or a re-formed component: the peer catches up.
+                trireme_group::StepError::OtherGeneration { .. } => {
+                    log::debug!("message from {peer} dropped: {e}")
+                }
+                _ => log::warn!("message from {peer} dropped: {e}"),
+            }
         }
         if refusal {
             log::error!("peer {peer} refused this node; closing the connection");

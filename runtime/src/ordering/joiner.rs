@@ -105,7 +105,8 @@ impl Ordering {
         let Some(session) = &mut self.session else {
             return;
         };
-        log::warn!(
+        // A note: after a partition this is the expected way back (Galera logs its IST as notes).
+        log::info!(
             "This node missed seqnos {}..{start_seqno} while away (the group's log no longer \
              holds them); rejoining by state transfer",
             Seqno(session.last_seqno.0 + 1)

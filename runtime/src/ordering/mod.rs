@@ -849,6 +849,9 @@ impl Ordering {
         if !group_view.primary && self.board.ignore_split_brain.load(AtomicOrdering::Relaxed) {
             // pc.ignore_sb: no quorum is needed, so the members left go on as a primary
             // component at once; the server never sees the non-primary view in between.
+            if session.reforming {
+                return; // the re-formed component's primary view is on its way
+            }
             match session.group.force_bootstrap() {
                 Ok(()) => {
                     session.reforming = true;
@@ -859,6 +862,9 @@ impl Ordering {
                          this node (a split brain is possible)"
                     );
                     return;
+                }
+                Err(trireme_group::GroupError::AlreadyPrimary) => {
+                    return; // a non-primary view a new primary one has already overtaken
                 }
                 Err(e) => {
                     log::warn!(
