@@ -607,3 +607,35 @@ fn a_failed_sst_ends_the_joiner_with_a_clear_error_and_the_donor_goes_back_to_sy
     base.passed();
     Ok(())
 }
+
+#[test]
+fn a_node_joins_by_mariabackup_sst() -> Result<(), TestbedError> {
+    if skip("a_node_joins_by_mariabackup_sst") {
+        return Ok(());
+    }
+    let base = TempBase::new("mariabackup");
+    let mut spec = trireme_spec(2, &base, 23700);
+    spec.sst_method = "mariabackup".into();
+    // The donor's script connects as the `mysql` account mariadb-install-db creates (unix
+    // socket authentication; the servers run as the OS user mysql).
+    spec.extra_cnf.push("wsrep_sst_auth=mysql:".into());
+    let cluster = Cluster::start(spec)?;
+    let log = std::fs::read_to_string(&cluster.node(1)?.layout().error_log).unwrap_or_default();
+    assert!(
+        log.contains("mariabackup SST completed on joiner"),
+        "node1 did not join by mariabackup:\n{}",
+        cluster.node(1)?.error_log_tail(30)
+    );
+    cluster.node(0)?.exec(
+        "CREATE DATABASE m; CREATE TABLE m.t (id INT PRIMARY KEY); INSERT INTO m.t VALUES (1), (2)",
+    )?;
+    assert_eq!(
+        cluster
+            .node(1)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM m.t")?,
+        vec![vec!["2"]]
+    );
+    assert_identical(&cluster)?;
+    base.passed();
+    Ok(())
+}
