@@ -1784,6 +1784,12 @@ impl Shared {
             node.view = None;
         }
         self.queue.close();
+        // Nothing queued will be applied now, so a seqno waiting for its turn would wait for
+        // ever: a BF-aborted trx in MariaDB's rollbacker thread, a client in
+        // commit_order_enter. That held a shutdown for good (fault suite, clean_restart).
+        // Every waiter gives up (a new epoch); the positions stay where they are.
+        self.orders.reset(self.orders.last_committed());
+        self.applied.reset(self.applied.last_committed());
     }
 }
 
