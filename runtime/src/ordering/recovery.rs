@@ -2,7 +2,8 @@
 //! whole-cluster crash, or after a crash of all members but one that kept running.
 
 use super::*;
-use trireme_group::msg::Standing;
+use gvwstate::SavedView;
+use trireme_group::msg::{Hello, Standing};
 
 impl Ordering {
     /// `pc.recovery`: when every member of the saved primary component is connected, none of
@@ -27,18 +28,11 @@ impl Ordering {
             // A member still running (primary, or left non-primary) re-forms or admits us.
             return;
         }
+        let Some(others) = others_back(&saved, session, &hellos) else {
+            return; // not everybody is back yet
+        };
         let mut best = (session.position.seqno, session.my_name.clone(), true);
-        let my_address = session.config.address.clone();
-        for member in &saved.members {
-            if member.name == session.my_name && member.address == my_address {
-                continue;
-            }
-            let Some(hello) = hellos
-                .iter()
-                .find(|h| h.address == member.address || h.name == member.name)
-            else {
-                return; // not everybody is back yet
-            };
+        for hello in others {
             if hello.history != saved.history {
                 return;
             }
@@ -74,12 +68,7 @@ impl Ordering {
         session.recovery = None;
         session.history = saved.history;
         session.last_seqno = session.position.seqno;
-        // Tell the connected peers about the new group: their Hello handling asks to join it.
-        let hello = session.group.hello();
-        for peer in hellos.iter().map(|h| h.node) {
-            session.peers.send(peer, &hello);
-            session.group.peer_connected(peer);
-        }
+        announce_new_group(session, &hellos);
         if let Some((reply, _)) = session.connect_reply.take() {
             let _ = reply.send(Ok(()));
         }
@@ -113,21 +102,13 @@ impl Ordering {
             return;
         }
         let hellos: Vec<_> = session.peers.hellos().cloned().collect();
-        let my_address = session.config.address.clone();
-        let mine = session.group.hello();
-        let trireme_group::msg::Msg::Hello(mine) = mine else {
+        let trireme_group::msg::Msg::Hello(mine) = session.group.hello() else {
             return;
         };
-        for member in &last.members {
-            if member.name == session.my_name && member.address == my_address {
-                continue;
-            }
-            let Some(hello) = hellos
-                .iter()
-                .find(|h| h.address == member.address || h.name == member.name)
-            else {
-                return; // not everybody is back yet
-            };
+        let Some(others) = others_back(&last, session, &hellos) else {
+            return; // not everybody is back yet
+        };
+        for hello in others {
             if hello.standing != Standing::Joining
                 || hello.history != last.history
                 || hello.position > mine.position
@@ -144,11 +125,7 @@ impl Ordering {
              this node kept running and re-forms the primary component",
             last.members.len()
         );
-        let hello = session.group.hello();
-        for peer in hellos.iter().map(|h| h.node) {
-            session.peers.send(peer, &hello);
-            session.group.peer_connected(peer);
-        }
+        announce_new_group(session, &hellos);
     }
 
     /// Keeps `gvwstate.dat` up to date with the primary component (`pc.recovery`), and
@@ -180,5 +157,33 @@ impl Ordering {
         if let Some(session) = &mut self.session {
             session.last_primary = Some(saved);
         }
+    }
+}
+
+/// The hello of every member of `view` but this node, or `None` while one of them is not
+/// connected (matched by replication address or by name).
+fn others_back<'a>(
+    view: &SavedView,
+    session: &Session,
+    hellos: &'a [Hello],
+) -> Option<Vec<&'a Hello>> {
+    view.members
+        .iter()
+        .filter(|m| !(m.name == session.my_name && m.address == session.config.address))
+        .map(|m| {
+            hellos
+                .iter()
+                .find(|h| h.address == m.address || h.name == m.name)
+        })
+        .collect()
+}
+
+/// This node just formed a group: the connected peers hear its hello, and their Hello
+/// handling asks to join it.
+fn announce_new_group(session: &mut Session, hellos: &[Hello]) {
+    let hello = session.group.hello();
+    for peer in hellos.iter().map(|h| h.node) {
+        session.peers.send(peer, &hello);
+        session.group.peer_connected(peer);
     }
 }
