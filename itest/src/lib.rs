@@ -90,6 +90,17 @@ pub fn trireme_spec(nodes: usize, base: &TempBase, port_base: u16) -> ClusterSpe
     spec
 }
 
+/// Whether `SHOW STATUS` output has every `(variable, value)` of `expected` (for
+/// `Node::wait_status` conditions).
+pub fn status_is(
+    st: &std::collections::BTreeMap<String, String>,
+    expected: &[(&str, &str)],
+) -> bool {
+    expected
+        .iter()
+        .all(|(name, value)| st.get(*name).map(String::as_str) == Some(*value))
+}
+
 /// Lines of a server error log at `[ERROR]` level, minus the ones MariaDB prints on every
 /// test box whatever the provider (none known so far).
 pub fn error_lines(log: &str) -> Vec<String> {

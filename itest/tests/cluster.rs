@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::thread;
 use std::time::{Duration, Instant};
-use trireme_itest::{error_lines, skip, trireme_spec, TempBase};
+use trireme_itest::{error_lines, skip, status_is, trireme_spec, TempBase};
 use trireme_testbed::{
     checksum_all, differences, Cluster, Node, Sysbench, SysbenchReport, SysbenchTarget,
     TestbedError, Workload,
@@ -591,8 +591,13 @@ fn a_failed_sst_ends_the_joiner_with_a_clear_error_and_the_donor_goes_back_to_sy
     cluster
         .node_mut(0)?
         .wait_status("donor Synced again", Duration::from_secs(60), |st| {
-            st.get("wsrep_local_state_comment").map(String::as_str) == Some("Synced")
-                && st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
+            status_is(
+                st,
+                &[
+                    ("wsrep_local_state_comment", "Synced"),
+                    ("wsrep_cluster_status", "Primary"),
+                ],
+            )
         })?;
     cluster.node(0)?.exec("INSERT INTO f.t VALUES (1)")?;
 

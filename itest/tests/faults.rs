@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
-use trireme_itest::{skip, trireme_spec, Session, TempBase};
+use trireme_itest::{skip, status_is, trireme_spec, Session, TempBase};
 use trireme_testbed::{checksum_all, differences, Cluster, TestbedError};
 
 /// Commit times (seconds since the epoch, server clock) of one client until `stop`.
@@ -447,9 +447,14 @@ fn with_pc_ignore_sb_the_survivor_of_two_keeps_taking_writes() -> Result<(), Tes
         "a one-node primary component",
         Duration::from_secs(60),
         |st| {
-            st.get("wsrep_cluster_size").map(String::as_str) == Some("1")
-                && st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
-                && st.get("wsrep_ready").map(String::as_str) == Some("ON")
+            status_is(
+                st,
+                &[
+                    ("wsrep_cluster_size", "1"),
+                    ("wsrep_cluster_status", "Primary"),
+                    ("wsrep_ready", "ON"),
+                ],
+            )
         },
     )?;
     let node = cluster.node(0)?;
@@ -485,7 +490,7 @@ fn a_killed_node_that_comes_back_re_forms_the_primary_component_with_the_survivo
     cluster
         .node_mut(0)?
         .wait_status("non-primary", Duration::from_secs(60), |st| {
-            st.get("wsrep_cluster_status").map(String::as_str) == Some("non-Primary")
+            status_is(st, &[("wsrep_cluster_status", "non-Primary")])
         })?;
     // The killed node comes back (galera_kill_nochanges): with every member of the last
     // primary component back, the two re-form it, and the returning node catches up.
@@ -495,9 +500,14 @@ fn a_killed_node_that_comes_back_re_forms_the_primary_component_with_the_survivo
         cluster
             .node_mut(i)?
             .wait_status("Primary, 2 members", Duration::from_secs(60), |st| {
-                st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
-                    && st.get("wsrep_cluster_size").map(String::as_str) == Some("2")
-                    && st.get("wsrep_ready").map(String::as_str) == Some("ON")
+                status_is(
+                    st,
+                    &[
+                        ("wsrep_cluster_status", "Primary"),
+                        ("wsrep_cluster_size", "2"),
+                        ("wsrep_ready", "ON"),
+                    ],
+                )
             })?;
     }
     cluster.node(0)?.exec("INSERT INTO k.t VALUES (2)")?;
@@ -524,8 +534,13 @@ fn a_non_primary_view_lists_only_the_members_still_heard_from() -> Result<(), Te
         "non-primary, one member",
         Duration::from_secs(60),
         |st| {
-            st.get("wsrep_cluster_status").map(String::as_str) == Some("non-Primary")
-                && st.get("wsrep_cluster_size").map(String::as_str) == Some("1")
+            status_is(
+                st,
+                &[
+                    ("wsrep_cluster_status", "non-Primary"),
+                    ("wsrep_cluster_size", "1"),
+                ],
+            )
         },
     );
     cluster.node_mut(1)?.sigcont()?;
@@ -535,8 +550,13 @@ fn a_non_primary_view_lists_only_the_members_still_heard_from() -> Result<(), Te
             "Primary again, 2 members",
             Duration::from_secs(60),
             |st| {
-                st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
-                    && st.get("wsrep_cluster_size").map(String::as_str) == Some("2")
+                status_is(
+                    st,
+                    &[
+                        ("wsrep_cluster_status", "Primary"),
+                        ("wsrep_cluster_size", "2"),
+                    ],
+                )
             },
         )?;
     }
@@ -565,17 +585,27 @@ fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Resul
         "isolated: non-primary alone",
         Duration::from_secs(60),
         |st| {
-            st.get("wsrep_cluster_status").map(String::as_str) == Some("non-Primary")
-                && st.get("wsrep_cluster_size").map(String::as_str) == Some("1")
-                && st.get("wsrep_ready").map(String::as_str) == Some("OFF")
+            status_is(
+                st,
+                &[
+                    ("wsrep_cluster_status", "non-Primary"),
+                    ("wsrep_cluster_size", "1"),
+                    ("wsrep_ready", "OFF"),
+                ],
+            )
         },
     )?;
     for i in 0..2 {
         cluster
             .node_mut(i)?
             .wait_status("the other two go on", Duration::from_secs(60), |st| {
-                st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
-                    && st.get("wsrep_cluster_size").map(String::as_str) == Some("2")
+                status_is(
+                    st,
+                    &[
+                        ("wsrep_cluster_status", "Primary"),
+                        ("wsrep_cluster_size", "2"),
+                    ],
+                )
             })?;
     }
     cluster.node(0)?.exec("INSERT INTO i.t VALUES (1)")?;
@@ -586,9 +616,14 @@ fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Resul
         "back in the primary component",
         Duration::from_secs(60),
         |st| {
-            st.get("wsrep_cluster_status").map(String::as_str) == Some("Primary")
-                && st.get("wsrep_cluster_size").map(String::as_str) == Some("3")
-                && st.get("wsrep_local_state_comment").map(String::as_str) == Some("Synced")
+            status_is(
+                st,
+                &[
+                    ("wsrep_cluster_status", "Primary"),
+                    ("wsrep_cluster_size", "3"),
+                    ("wsrep_local_state_comment", "Synced"),
+                ],
+            )
         },
     )?;
     assert_eq!(
