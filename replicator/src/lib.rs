@@ -166,9 +166,7 @@ pub struct Replicator {
 }
 
 /// ECANCELED: what a donor reports when its server could not even start the SST.
-const fn libc_ecanceled() -> i32 {
-    125
-}
+const ECANCELED: i32 = 125;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -1156,9 +1154,8 @@ impl Shared {
 
     /// `seqno` is over: it leaves the commit order (if still in it) and the apply order.
     fn leave_both(&self, seqno: Seqno) {
-        if !self.orders.has_left(seqno) {
-            self.orders.leave(seqno);
-        }
+        // `leave` is idempotent: a seqno that already left either order is ignored.
+        self.orders.leave(seqno);
         self.applied.leave(seqno);
     }
 
@@ -1712,7 +1709,7 @@ impl Shared {
                 )
             };
             if let Some(joiner) = donee {
-                self.tell_transfer_failed(joiner, -libc_ecanceled());
+                self.tell_transfer_failed(joiner, -ECANCELED);
             }
             if donating {
                 self.release_donation_pause();
