@@ -168,6 +168,9 @@ pub struct Replicator {
 /// ECANCELED: what a donor reports when its server could not even start the SST.
 const ECANCELED: i32 = 125;
 
+/// How long the final view waits for what was delivered before it to commit.
+const FINAL_DRAIN: Duration = Duration::from_secs(10);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -487,8 +490,7 @@ impl Replicator {
                 keys,
                 data,
             });
-            st.phase = Phase::Replicating;
-            st.outcome = None;
+            st.start_replicating();
             st.last_flags = flags;
             st.seqno = Seqno::UNDEFINED;
             st.writeset = Some(ws.clone());
@@ -787,8 +789,7 @@ impl Replicator {
                 st.add_key(&key_hashes(&[]), KeyType::Exclusive, 0);
             }
             let (keys, _) = st.take_contents();
-            st.phase = Phase::Replicating;
-            st.outcome = None;
+            st.start_replicating();
             Arc::new(Writeset {
                 source: node_id,
                 trx_id: u64::MAX,
@@ -1266,9 +1267,7 @@ impl Shared {
                     .record_cert(seqno.0, ws.last_seen.0, depends_on.0);
                 if let Some(token) = local {
                     if let Some(trx) = self.trxs.get(token) {
-                        let waiting = trx.lock().phase == Phase::Replicating;
-                        if waiting {
-                            trx.complete(Outcome::Ordered { seqno, verdict });
+                        if trx.complete(Outcome::Ordered { seqno, verdict }) {
                             return;
                         }
                     }
@@ -1312,7 +1311,7 @@ impl Shared {
             }
             Delivered::ProposalFailed { token, reason } => {
                 if let Some(trx) = self.trxs.get(token) {
-                    trx.complete(Outcome::Failed { reason });
+                    let _ = trx.complete(Outcome::Failed { reason });
                 }
             }
             Delivered::ReadPoint { token, seqno } => {
@@ -1769,6 +1768,21 @@ impl Shared {
     }
 
     fn deliver_final(&self, ctx: RecvCtx, view: View) {
+        // Galera drains its monitors first: what was delivered before the final view commits
+        // (the appliers that took it, the clients whose writesets were ordered), so the saved
+        // position covers it. Bounded, because a client that never comes back to
+        // commit_order_enter would otherwise hold the shutdown.
+        let drained = self
+            .orders
+            .wait_committed(view.seqno, Some(FINAL_DRAIN), &|| false);
+        if drained.is_err() {
+            log::warn!(
+                "Leaving with seqnos {}..{} not committed here after {FINAL_DRAIN:?}; \
+                 the saved position stops before them",
+                self.orders.last_committed().next(),
+                view.seqno
+            );
+        }
         log::info!("Delivering the final view; leaving the group");
         self.server.view(ctx, &view);
         if let Err(e) = self.store_final_state() {
@@ -1781,12 +1795,12 @@ impl Shared {
             node.view = None;
         }
         self.queue.close();
-        // Nothing queued will be applied now, so a seqno waiting for its turn would wait for
-        // ever: a BF-aborted trx in MariaDB's rollbacker thread, a client in
-        // commit_order_enter. That held a shutdown for good (fault suite, clean_restart).
-        // Every waiter gives up (a new epoch); the positions stay where they are.
-        self.orders.reset(self.orders.last_committed());
-        self.applied.reset(self.applied.last_committed());
+        // Nothing more will be applied, so a seqno waiting for its turn would wait for ever: a
+        // BF-aborted trx in MariaDB's rollbacker thread, a client in commit_order_enter. That
+        // held a shutdown for good (fault suite, clean_restart). Every waiter gives up, now
+        // and later; the positions stay where they are.
+        self.orders.close();
+        self.applied.close();
     }
 }
 

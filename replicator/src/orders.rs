@@ -45,8 +45,11 @@ fn slot_of(target: Seqno) -> usize {
 struct State {
     last_committed: Seqno,
     ahead: BTreeSet<i64>,
-    /// Bumped by `reset` so that waiters from an older epoch give up.
+    /// Bumped by `reset` and `close` so that waiters from an older epoch give up.
     epoch: u64,
+    /// Closed at the final view: nothing more will leave, so a wait for a seqno beyond the
+    /// watermark ends at once instead of blocking a thread (and the shutdown) for ever.
+    closed: bool,
     /// Threads blocked in a wait right now (`wsrep_apply_waits`-style visibility, and tests).
     waiting: usize,
     /// Sleepers per slot: a slot nobody sleeps on is not signalled (a signal is a syscall).
@@ -74,6 +77,7 @@ impl Orders {
                 last_committed: position,
                 ahead: BTreeSet::new(),
                 epoch: 0,
+                closed: false,
                 waiting: 0,
                 slot_waiting: [0; SLOTS],
             }),
@@ -99,7 +103,18 @@ impl Orders {
         st.last_committed = position;
         st.ahead.clear();
         st.epoch += 1;
+        st.closed = false;
         self.last_committed.store(position.0, Ordering::Release);
+        drop(st);
+        self.wake_all();
+    }
+
+    /// The final view: the position stays, every waiter gives up, and so does every later
+    /// wait that the watermark does not already satisfy (until the next `reset`).
+    pub fn close(&self) {
+        let mut st = self.lock();
+        st.epoch += 1;
+        st.closed = true;
         drop(st);
         self.wake_all();
     }
@@ -203,6 +218,9 @@ impl Orders {
             if st.last_committed >= target {
                 return Ok(());
             }
+            if st.closed {
+                return Err(WaitEnd::Reset);
+            }
             if interrupt() {
                 return Err(WaitEnd::Interrupted);
             }
@@ -298,6 +316,33 @@ mod tests {
         }
         orders.reset(Seqno(0));
         assert_eq!(waiter.join().unwrap(), Err(WaitEnd::Reset));
+    }
+
+    #[test]
+    fn a_closed_order_ends_current_and_later_waits_until_reset() {
+        let orders = Arc::new(Orders::new(Seqno(4)));
+        let waiter = {
+            let orders = orders.clone();
+            std::thread::spawn(move || orders.wait_commit_turn(Seqno(7), &|| false))
+        };
+        while orders.waiting() == 0 {
+            std::thread::yield_now();
+        }
+        orders.close();
+        assert_eq!(waiter.join().unwrap(), Err(WaitEnd::Reset));
+        // A wait that starts after the close does not block; one already satisfied succeeds.
+        assert_eq!(
+            orders.wait_committed(Seqno(5), None, &|| false),
+            Err(WaitEnd::Reset)
+        );
+        assert_eq!(orders.wait_committed(Seqno(4), None, &|| false), Ok(()));
+        assert_eq!(orders.last_committed(), Seqno(4));
+        // A new connection reopens it.
+        orders.reset(Seqno(4));
+        assert_eq!(
+            orders.wait_committed(Seqno(5), Some(Duration::from_millis(1)), &|| false),
+            Err(WaitEnd::TimedOut)
+        );
     }
 
     #[test]

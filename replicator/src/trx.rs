@@ -45,6 +45,9 @@ pub struct TrxState {
     data: Vec<u8>,
     /// Set by a brute-force abort; checked by every wait of this trx.
     pub must_abort: bool,
+    /// A `certify` (or TOI) is waiting for the outcome of its proposal, and none was
+    /// recorded yet. The first outcome wins; see `LocalTrx::complete`.
+    awaiting: bool,
     pub outcome: Option<Outcome>,
     /// The last writeset sent (kept for replay and for the stats of the fragment).
     pub writeset: Option<Arc<Writeset>>,
@@ -72,6 +75,7 @@ impl LocalTrx {
                 key_index: HashMap::new(),
                 data: Vec::new(),
                 must_abort: false,
+                awaiting: false,
                 outcome: None,
                 writeset: None,
                 seqno: Seqno::UNDEFINED,
@@ -92,12 +96,24 @@ impl LocalTrx {
         self.lock().must_abort
     }
 
-    /// Records the ordering outcome and wakes the waiting `certify`.
-    pub fn complete(&self, outcome: Outcome) {
-        self.lock().outcome = Some(outcome);
+    /// Records the ordering outcome and wakes the waiting `certify`, if it still waits for
+    /// one: the first outcome wins. `false` means the trx is no longer waiting (a disconnect
+    /// already failed it, or it was ordered), and the caller must deal with the outcome
+    /// itself: a writeset delivered after its client gave up is applied like a remote one,
+    /// or its seqno would never leave the commit order.
+    pub fn complete(&self, outcome: Outcome) -> bool {
+        {
+            let mut st = self.lock();
+            if !st.awaiting {
+                return false;
+            }
+            st.awaiting = false;
+            st.outcome = Some(outcome);
+        }
         // Signalled after the unlock: a waiter woken under the lock would only block again
         // on the mutex (a second sleep and wake on the commit path).
         self.changed.notify_all();
+        true
     }
 
     /// Blocks until the ordering outcome arrives.
@@ -113,6 +129,13 @@ impl LocalTrx {
 }
 
 impl TrxState {
+    /// A proposal of this trx goes out: its outcome is awaited.
+    pub fn start_replicating(&mut self) {
+        self.phase = Phase::Replicating;
+        self.outcome = None;
+        self.awaiting = true;
+    }
+
     /// Adds a key and its implicit shared prefixes (contract §2.6), keeping the strongest
     /// type per hash. `hashes` are the prefix hashes from `trireme_types::key_hashes`.
     pub fn add_key(&mut self, hashes: &[KeyHash], kind: KeyType, raw_len: usize) {
@@ -224,12 +247,11 @@ impl TrxRegistry {
                 .cloned()
                 .collect();
             for trx in trxs {
-                let replicating = trx.lock().phase == Phase::Replicating;
-                if replicating {
-                    trx.complete(Outcome::Failed {
-                        reason: reason.to_string(),
-                    });
-                }
+                // Only a trx still waiting is failed; if its writeset is delivered after all,
+                // the delivery applies it like a remote one.
+                trx.complete(Outcome::Failed {
+                    reason: reason.to_string(),
+                });
             }
         }
     }
@@ -282,6 +304,31 @@ pub fn bf_abort(trx: &LocalTrx, bf_seqno: Seqno) -> AbortAnswer {
 mod tests {
     use super::*;
     use trireme_types::key_hashes;
+
+    #[test]
+    fn the_first_outcome_wins_and_a_late_delivery_is_refused() {
+        let registry = TrxRegistry::default();
+        let trx = registry.get_or_create(9);
+        let ordered = Outcome::Ordered {
+            seqno: Seqno(5),
+            verdict: Verdict::Pass {
+                depends_on: Seqno(4),
+            },
+        };
+        // Nothing is awaited before a proposal goes out.
+        assert!(!trx.complete(ordered.clone()));
+        trx.lock().start_replicating();
+        // A disconnect fails the waiting trx; its writeset delivered afterwards is refused,
+        // so the delivery side applies it (its seqno must leave the order somewhere).
+        registry.fail_all_replicating("provider disconnecting");
+        assert!(!trx.complete(ordered.clone()));
+        assert!(matches!(trx.wait_outcome(), Outcome::Failed { .. }));
+        // The next fragment awaits again, and an ordering now reaches the waiter once.
+        trx.lock().start_replicating();
+        assert!(trx.complete(ordered.clone()));
+        registry.fail_all_replicating("provider disconnecting");
+        assert_eq!(trx.wait_outcome(), ordered);
+    }
 
     #[test]
     fn keys_add_shared_prefixes_and_keep_the_strongest_type() {
