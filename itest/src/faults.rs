@@ -575,7 +575,19 @@ impl Suite {
         report.acked = result.outcomes.acked;
         report.conflicts = result.outcomes.conflicts;
         report.unknown = result.outcomes.unknown;
-        report.stall_s = longest_gap(acks.iter().map(|a| a.t), t_fault, t_end);
+        let (stall, stall_began) = longest_gap_at(acks.iter().map(|a| a.t), t_fault, t_end);
+        report.stall_s = stall;
+        if stall > TRIREME_STALL_BOUND_S {
+            // Where to look in the node logs: the fault, the repair, or the rejoin after it.
+            report.notes.push(format!(
+                "the longest stall began {:.3} s after the fault{}",
+                stall_began - t_fault,
+                phase.t_repair.map_or(String::new(), |t| format!(
+                    " ({:.3} s after the repair)",
+                    stall_began - t
+                ))
+            ));
+        }
         if let (Some(r), Some(t)) = (phase.recovered_at, phase.t_repair) {
             report.recovery_s = Some(r - t);
         }
@@ -866,6 +878,11 @@ fn conf_ids(cluster: &Cluster) -> Vec<String> {
 /// The longest gap in `[from, to]` between consecutive times, starting from the last time at
 /// or before `from` (or `from` itself if there is none) and ending at `to`.
 pub fn longest_gap(times: impl IntoIterator<Item = f64>, from: f64, to: f64) -> f64 {
+    longest_gap_at(times, from, to).0
+}
+
+/// The longest gap as in `longest_gap`, with the time it began.
+pub fn longest_gap_at(times: impl IntoIterator<Item = f64>, from: f64, to: f64) -> (f64, f64) {
     let mut times: Vec<f64> = times.into_iter().filter(|&t| t <= to).collect();
     times.sort_by(f64::total_cmp);
     let mut prev = times
@@ -874,12 +891,17 @@ pub fn longest_gap(times: impl IntoIterator<Item = f64>, from: f64, to: f64) -> 
         .find(|&&t| t <= from)
         .copied()
         .unwrap_or(from);
-    let mut longest: f64 = 0.0;
+    let mut longest = (0.0, prev);
     for t in times.into_iter().filter(|&t| t > from) {
-        longest = longest.max(t - prev);
+        if t - prev > longest.0 {
+            longest = (t - prev, prev);
+        }
         prev = t;
     }
-    longest.max(to - prev)
+    if to - prev > longest.0 {
+        longest = (to - prev, prev);
+    }
+    longest
 }
 
 /// What the log of a node that caught up says about how it did. MariaDB starts the joiner's
@@ -961,6 +983,10 @@ mod tests {
         assert_eq!(longest_gap([1.0, 2.0, 2.5, 6.0], 2.2, 7.0), 3.5);
         assert_eq!(longest_gap([1.0], 2.0, 5.0), 4.0);
         assert_eq!(longest_gap([], 2.0, 5.0), 3.0);
+        assert_eq!(
+            longest_gap_at([1.0, 2.0, 2.5, 6.0, 6.5], 2.2, 7.0),
+            (3.5, 2.5)
+        );
         assert!((longest_gap([2.0, 2.1, 2.2, 2.3], 2.05, 2.3) - 0.1).abs() < 1e-9);
     }
 
