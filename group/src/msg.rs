@@ -238,6 +238,11 @@ pub enum ControlEntry {
     /// with `code` (a negative errno). The joiner stops waiting for a transfer that will
     /// never come (Galera's "Will never receive state. Need to abort.").
     TransferFailed { joiner: NodeId, code: i32 },
+    /// The proposer's GCache holds every writeset from `from` on (`Seqno::UNDEFINED`:
+    /// nothing). Recorded per member so that the donor choice can prefer one that can serve
+    /// a joiner by IST. A hint: the cache may have moved on since, and the donor then falls
+    /// back to SST by itself.
+    Cached { from: Seqno },
 }
 
 /// Why a frame was refused.

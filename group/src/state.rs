@@ -31,6 +31,8 @@ pub(crate) struct MemberRecord {
     /// The origin's current proposal epoch and the last seq delivered in it.
     pub epoch: u64,
     pub last_seq: u64,
+    /// The lowest seqno its GCache last reported holding (`ControlEntry::Cached`).
+    pub cached_from: Seqno,
 }
 
 /// A primary view as installed by a `View` entry.
@@ -122,6 +124,11 @@ pub enum ControlEvent {
         joiner: NodeId,
         code: i32,
     },
+    /// `node`'s GCache holds the writesets from `from` on.
+    Cached {
+        node: NodeId,
+        from: Seqno,
+    },
 }
 
 /// Whether an origin's proposal `(epoch, seq)` is delivered at this point of the log.
@@ -168,6 +175,7 @@ impl SmState {
                 state: STATE_SYNCED,
                 epoch,
                 last_seq: 0,
+                cached_from: Seqno::UNDEFINED,
             }],
             commit_cut: Seqno::UNDEFINED,
             retired: Vec::new(),
@@ -419,6 +427,7 @@ impl SmState {
                         state: STATE_JOINER,
                         epoch,
                         last_seq: 0,
+                        cached_from: Seqno::UNDEFINED,
                     },
                 );
             }
@@ -454,7 +463,7 @@ impl SmState {
                 request,
                 ist_from,
             } => {
-                let donor = self.choose_donor(origin, &donor_names);
+                let donor = self.choose_donor(origin, &donor_names, ist_from);
                 if let Some(donor) = donor {
                     self.set_state(donor, STATE_DONOR);
                     self.set_state(origin, STATE_JOINER);
@@ -481,6 +490,12 @@ impl SmState {
                 joiner,
                 code,
             },
+            ControlEntry::Cached { from } => {
+                if let Some(m) = self.member_mut(origin) {
+                    m.cached_from = from;
+                }
+                ControlEvent::Cached { node: origin, from }
+            }
         }
     }
 
@@ -492,9 +507,16 @@ impl SmState {
 
     /// Galera's donor choice, made at delivery so every node agrees: the first synced member
     /// named in `donor_names` (in list order), else, if the list is empty or ends with an
-    /// empty name (a trailing comma in `wsrep_sst_donor`), the synced member other than the
-    /// joiner with the lowest node id.
-    pub(crate) fn choose_donor(&self, joiner: NodeId, donor_names: &[String]) -> Option<NodeId> {
+    /// empty name (a trailing comma in `wsrep_sst_donor`), a synced member other than the
+    /// joiner: one whose GCache (as last reported) reaches back to the joiner's position, so
+    /// that IST will do, with the most margin (the lowest `cached_from`); else the one with
+    /// the lowest node id. Ties go to the lowest node id.
+    pub(crate) fn choose_donor(
+        &self,
+        joiner: NodeId,
+        donor_names: &[String],
+        ist_from: Position,
+    ) -> Option<NodeId> {
         let eligible = |m: &&MemberRecord| m.state == STATE_SYNCED && m.info.id != joiner;
         for name in donor_names.iter().filter(|n| !n.is_empty()) {
             if let Some(m) = self
@@ -509,6 +531,20 @@ impl SmState {
         let any_allowed = donor_names.last().is_none_or(|n| n.is_empty());
         if !any_allowed {
             return None;
+        }
+        let wants = (ist_from.history == self.history && ist_from.seqno.is_defined())
+            .then(|| ist_from.seqno.next());
+        let can_ist = |m: &&MemberRecord| {
+            wants.is_some_and(|w| m.cached_from.is_defined() && m.cached_from <= w)
+        };
+        if let Some(m) = self
+            .members
+            .iter()
+            .filter(eligible)
+            .filter(can_ist)
+            .min_by_key(|m| (m.cached_from, m.info.id))
+        {
+            return Some(m.info.id);
         }
         self.members
             .iter()
@@ -736,16 +772,86 @@ mod tests {
             (4, "d", STATE_SYNCED),
         ]);
         let names = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(s.choose_donor(node(3), &names(&["d", "b"])), Some(node(4)));
+        assert_eq!(
+            s.choose_donor(node(3), &names(&["d", "b"]), Position::UNDEFINED),
+            Some(node(4))
+        );
         // c is not synced: skipped; b is next in the list.
-        assert_eq!(s.choose_donor(node(4), &names(&["c", "b"])), Some(node(2)));
+        assert_eq!(
+            s.choose_donor(node(4), &names(&["c", "b"]), Position::UNDEFINED),
+            Some(node(2))
+        );
         // Only unavailable names and no trailing comma: no donor (Galera waits).
-        assert_eq!(s.choose_donor(node(4), &names(&["c"])), None);
+        assert_eq!(
+            s.choose_donor(node(4), &names(&["c"]), Position::UNDEFINED),
+            None
+        );
         // A trailing comma allows any synced member other than the joiner: lowest id.
-        assert_eq!(s.choose_donor(node(1), &names(&["c", ""])), Some(node(2)));
-        assert_eq!(s.choose_donor(node(1), &[]), Some(node(2)));
+        assert_eq!(
+            s.choose_donor(node(1), &names(&["c", ""]), Position::UNDEFINED),
+            Some(node(2))
+        );
+        assert_eq!(
+            s.choose_donor(node(1), &[], Position::UNDEFINED),
+            Some(node(2))
+        );
         // The joiner never donates to itself.
-        assert_eq!(s.choose_donor(node(2), &names(&["b", ""])), Some(node(1)));
+        assert_eq!(
+            s.choose_donor(node(2), &names(&["b", ""]), Position::UNDEFINED),
+            Some(node(1))
+        );
+    }
+
+    #[test]
+    fn without_a_named_donor_one_whose_gcache_reaches_the_joiner_is_preferred() {
+        let mut s = state_with(&[
+            (1, "a", STATE_SYNCED),
+            (2, "b", STATE_SYNCED),
+            (3, "c", STATE_JOINER),
+            (4, "d", STATE_SYNCED),
+        ]);
+        let cached = |s: &mut SmState, b: u8, from: i64| {
+            s.apply_control(node(b), ControlEntry::Cached { from: Seqno(from) })
+        };
+        let at = |seqno: i64| Position {
+            history: s_history(),
+            seqno: Seqno(seqno),
+        };
+        // Nobody reported a cache: the lowest id, as before (SST or a lucky IST).
+        assert_eq!(s.choose_donor(node(3), &[], at(50)), Some(node(1)));
+        cached(&mut s, 1, 90);
+        cached(&mut s, 2, 40);
+        cached(&mut s, 4, 20);
+        // The joiner has 50 and needs 51 on: b and d can serve it; d has the most margin.
+        assert_eq!(s.choose_donor(node(3), &[], at(50)), Some(node(4)));
+        assert_eq!(
+            s.choose_donor(node(3), &[String::new()], at(50)),
+            Some(node(4))
+        );
+        // Needs 31 on: only d.
+        assert_eq!(s.choose_donor(node(3), &[], at(30)), Some(node(4)));
+        // Nobody reaches back to 11: lowest id (SST).
+        assert_eq!(s.choose_donor(node(3), &[], at(10)), Some(node(1)));
+        // Another history, or no position: no IST possible, lowest id.
+        let other = Position {
+            history: HistoryId(Uuid([9; 16])),
+            seqno: Seqno(50),
+        };
+        assert_eq!(s.choose_donor(node(3), &[], other), Some(node(1)));
+        assert_eq!(
+            s.choose_donor(node(3), &[], Position::UNDEFINED),
+            Some(node(1))
+        );
+        // A named donor still wins over the cache.
+        let a = vec!["a".to_string()];
+        assert_eq!(s.choose_donor(node(3), &a, at(50)), Some(node(1)));
+        // A member that is not synced is never chosen, whatever it caches.
+        s.set_state(node(4), STATE_DONOR);
+        assert_eq!(s.choose_donor(node(3), &[], at(50)), Some(node(2)));
+    }
+
+    fn s_history() -> HistoryId {
+        HistoryId(Uuid([7; 16]))
     }
 
     #[test]
@@ -775,7 +881,7 @@ mod tests {
         assert_eq!((donor, joiner), (Some(node(1)), node(2)));
         assert_eq!(s.member(node(1)).unwrap().state, STATE_DONOR);
         // Nobody else is synced now: a second joiner finds no donor.
-        assert_eq!(s.choose_donor(node(2), &[]), None);
+        assert_eq!(s.choose_donor(node(2), &[], Position::UNDEFINED), None);
         s.apply(
             3,
             Some(Command::Control {

@@ -372,6 +372,97 @@ fn a_node_leaves_cleanly_without_disturbing_the_others_and_rejoins() -> Result<(
     Ok(())
 }
 
+/// The part of `node`'s error log written after `from` bytes.
+fn log_since(node: &Node, from: usize) -> String {
+    let log = std::fs::read_to_string(&node.layout().error_log).unwrap_or_default();
+    log.get(from..).unwrap_or_default().to_string()
+}
+
+fn log_len(node: &Node) -> usize {
+    std::fs::metadata(&node.layout().error_log).map_or(0, |m| m.len() as usize)
+}
+
+/// Issue 5 (donor choice): without `wsrep_sst_donor`, the donor is a member whose GCache
+/// still reaches back to the joiner's position, so the joiner gets IST, not SST. Node 0 has
+/// a GCache too small to hold the gap and is made the member the old rule (lowest node id)
+/// would pick; node 2 holds it all.
+#[test]
+fn a_rejoining_node_gets_ist_from_the_member_whose_gcache_still_holds_its_gap(
+) -> Result<(), TestbedError> {
+    if skip("a_rejoining_node_gets_ist_from_the_member_whose_gcache_still_holds_its_gap") {
+        return Ok(());
+    }
+    let base = TempBase::new("istdonor");
+    let mut cluster = three_nodes(&base, 23760)?;
+    cluster.node(0)?.exec(
+        "CREATE DATABASE g; CREATE TABLE g.t (id INT PRIMARY KEY, pad VARCHAR(1000)); \
+         INSERT INTO g.t VALUES (0, 'x')",
+    )?;
+    cluster.node_mut(1)?.stop()?;
+    // Node 1 left at or before this seqno; IST must start right after it.
+    let gap_start = status(cluster.node(0)?, "wsrep_last_committed") + 1;
+    let small = format!(
+        "--wsrep_provider_options={}; gcache.size=1M; gcache.page_size=1M",
+        cluster.spec().provider_options
+    );
+    let gcomm_uuid = |cluster: &Cluster, i: usize| -> Result<String, TestbedError> {
+        Ok(cluster
+            .node(i)?
+            .status_var("wsrep_gcomm_uuid")?
+            .unwrap_or_default())
+    };
+    // Restart node 0 with the small cache until its (random) node id is the lower one.
+    let mut tries = 0;
+    loop {
+        cluster.node_mut(0)?.stop()?;
+        cluster.restart_node_with(0, None, vec![small.clone()])?;
+        if gcomm_uuid(&cluster, 0)? < gcomm_uuid(&cluster, 2)? {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 10, "node0 never drew the lower node id");
+    }
+    // About 4 MB of writesets from node 2: far more than node 0's 1 MB cache keeps.
+    let pad = "p".repeat(1000);
+    for batch in 0..40 {
+        let rows: Vec<String> = (0..100)
+            .map(|k| format!("({}, '{pad}')", 1 + batch * 100 + k))
+            .collect();
+        cluster
+            .node(2)?
+            .exec(&format!("INSERT INTO g.t VALUES {}", rows.join(",")))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(cluster.node(0)?, "wsrep_local_cached_downto") <= gap_start {
+        assert!(
+            Instant::now() < deadline,
+            "node0's GCache still reaches back to {gap_start}: {}",
+            status(cluster.node(0)?, "wsrep_local_cached_downto")
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    // Members report their cache's reach every ~2 s.
+    thread::sleep(Duration::from_secs(3));
+    let marks: Vec<usize> = cluster.nodes().iter().map(log_len).collect();
+    cluster.restart_node(1, None)?;
+    let joiner_log = log_since(cluster.node(1)?, marks[1]);
+    assert!(
+        joiner_log.contains("IST completed on joiner"),
+        "node1 did not rejoin by IST:\n{joiner_log}"
+    );
+    assert!(log_since(cluster.node(2)?, marks[2]).contains("Donating IST to"));
+    assert!(!log_since(cluster.node(0)?, marks[0]).contains("Donating"));
+    assert_eq!(
+        cluster
+            .node(1)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM g.t")?,
+        vec![vec!["4001"]]
+    );
+    assert_identical(&cluster)?;
+    base.passed();
+    Ok(())
+}
+
 #[test]
 fn a_node_of_another_cluster_is_refused() -> Result<(), TestbedError> {
     if skip("a_node_of_another_cluster_is_refused") {

@@ -110,7 +110,9 @@ pub(crate) enum Command {
 pub(crate) struct Board {
     /// Keys held by each shard's certification slice (their sum is `wsrep_cert_index_size`).
     pub slice_index_sizes: Vec<AtomicU64>,
-    pub cached_downto: AtomicI64,
+    /// Each GCache slice's contiguous run `(low, high)`, published by the thread that owns
+    /// the slice after every append (-1: nothing cached). `cached_range` combines them.
+    pub gcache_ranges: Vec<[AtomicI64; 2]>,
     pub primary: AtomicBool,
     /// `pc.ignore_sb`: on losing the quorum, carry on as a primary component of the members
     /// left (split brain is the user's risk, as with Galera).
@@ -122,10 +124,35 @@ pub(crate) struct Board {
 }
 
 impl Board {
+    /// Publishes slice `index`'s contiguous run (`None`: nothing cached, or closed).
+    pub(crate) fn publish_gcache_range(&self, index: usize, range: Option<(Seqno, Seqno)>) {
+        if let Some([low, high]) = self.gcache_ranges.get(index) {
+            let (l, h) = range.map_or((-1, -1), |(l, h)| (l.0, h.0));
+            low.store(l, Ordering::Relaxed);
+            high.store(h, Ordering::Relaxed);
+        }
+    }
+
+    /// The range every seqno of which is cached by some slice, ending at the newest record
+    /// (`wsrep_local_cached_downto` is its start; IST can be served from there).
+    pub(crate) fn cached_range(&self) -> Option<(Seqno, Seqno)> {
+        let ranges: Vec<Option<(Seqno, Seqno)>> = self
+            .gcache_ranges
+            .iter()
+            .map(|[low, high]| {
+                let (l, h) = (low.load(Ordering::Relaxed), high.load(Ordering::Relaxed));
+                (l >= 0 && h >= l).then_some((Seqno(l), Seqno(h)))
+            })
+            .collect();
+        trireme_gcache::contiguous_range(&ranges)
+    }
+
     fn new(shards: u32) -> Board {
         Board {
             slice_index_sizes: (0..shards).map(|_| AtomicU64::new(0)).collect(),
-            cached_downto: AtomicI64::new(-1),
+            gcache_ranges: (0..shards)
+                .map(|_| [AtomicI64::new(-1), AtomicI64::new(-1)])
+                .collect(),
             primary: AtomicBool::new(false),
             ignore_split_brain: AtomicBool::new(false),
             send_queue_frames: AtomicU64::new(0),
@@ -333,7 +360,7 @@ impl Runtime {
                 .iter()
                 .map(|s| s.load(Ordering::Relaxed))
                 .sum(),
-            cached_downto: Seqno(self.board.cached_downto.load(Ordering::Relaxed)),
+            cached_downto: self.board.cached_range().map_or(Seqno::UNDEFINED, |r| r.0),
             send_queue_frames: self.board.send_queue_frames.load(Ordering::Relaxed),
             certify_latency: {
                 let h = self

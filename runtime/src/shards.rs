@@ -196,6 +196,8 @@ impl Shard {
             }
             ShardCommand::AttachGCache { gcache } => {
                 self.close_gcache();
+                self.board
+                    .publish_gcache_range(self.index as usize, gcache.range());
                 self.gcache = Some(gcache);
             }
             ShardCommand::Check { seqno, ws } => {
@@ -246,6 +248,8 @@ impl Shard {
                             self.index
                         );
                     }
+                    self.board
+                        .publish_gcache_range(self.index as usize, gcache.range());
                 }
             }
             ShardCommand::Release { upto } => {
@@ -277,6 +281,7 @@ impl Shard {
 
     fn close_gcache(&mut self) {
         if let Some(gcache) = self.gcache.take() {
+            self.board.publish_gcache_range(self.index as usize, None);
             if let Err(e) = gcache.close() {
                 log::warn!("GCache slice {} close failed: {e}", self.index);
             }

@@ -155,11 +155,23 @@ impl Cluster {
     /// still has what it missed), whatever its `my.cnf` says; otherwise it starts from its
     /// `my.cnf` (node 0 bootstraps).
     pub fn restart_node(&mut self, i: usize, start_position: Option<&str>) -> Result<()> {
+        self.restart_node_with(i, start_position, Vec::new())
+    }
+
+    /// `restart_node` with more `--option=value` arguments for this start (e.g. other
+    /// provider options for one node).
+    pub fn restart_node_with(
+        &mut self,
+        i: usize,
+        start_position: Option<&str>,
+        extra_args: Vec<String>,
+    ) -> Result<()> {
         self.node(i)?;
         let others_up = self.nodes.iter().any(|n| n.index() != i && n.is_running());
         let opts = StartOptions {
             start_position: start_position.map(str::to_string),
             cluster_address: others_up.then(|| self.spec.peer_address(i)),
+            extra_args,
             ..StartOptions::default()
         };
         let started = self.nodes[i].start_with(&StartOptions {

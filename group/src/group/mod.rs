@@ -673,6 +673,53 @@ impl Group {
         })
     }
 
+    /// The voters of raft's own configuration as this node knows it, which may be ahead of
+    /// the members listed in the state machine (a removal in the log, not yet in a view).
+    /// For the simulator's fault model.
+    pub fn configured_voters(&self) -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = self
+            .raw
+            .raft
+            .prs()
+            .conf()
+            .voters()
+            .ids()
+            .iter()
+            .filter_map(|short| {
+                if short == self.me {
+                    Some(self.cfg.node)
+                } else {
+                    self.peers.get(&short).copied()
+                }
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// This node's log holds a membership change not yet applied (for the simulator's
+    /// fault model: the configuration is in flux). Whatever this node's role: an old
+    /// leader's uncommitted removal is committed by the next leader that holds it.
+    pub fn conf_change_pending(&self) -> bool {
+        let log = &self.raw.raft.raft_log;
+        let from = log.applied + 1;
+        let to = log.last_index() + 1;
+        if from >= to {
+            return false;
+        }
+        log.entries(from, None, raft::GetEntriesContext::empty(false))
+            .map(|entries| {
+                entries.iter().any(|e| {
+                    matches!(
+                        e.get_entry_type(),
+                        raft::eraftpb::EntryType::EntryConfChange
+                            | raft::eraftpb::EntryType::EntryConfChangeV2
+                    )
+                })
+            })
+            .unwrap_or(true)
+    }
+
     /// Entries held in the in-memory raft log (for memory-bound checks).
     pub fn log_len(&self) -> u64 {
         self.raw.store().len() + self.raw.raft.raft_log.unstable.entries.len() as u64

@@ -1092,6 +1092,9 @@ impl Sim {
                         joiner,
                         code,
                     } => format!("sst-failed {} by {} {code}", short(*joiner), short(*donor)),
+                    ControlEvent::Cached { node, from } => {
+                        format!("cached {} from {from}", short(*node))
+                    }
                 };
                 let _ = (origin, local);
                 self.ordered_control(slot, text.clone());
@@ -1111,6 +1114,16 @@ impl Sim {
                         // The donor's server donates, then is synced again.
                         if let Some(g) = self.slots[slot].group.as_mut() {
                             let _ = g.propose_control(ControlEntry::Synced);
+                        }
+                    }
+                }
+                if let ControlEvent::MemberSynced { node } = event {
+                    if node == me {
+                        // A synced member reports how far back its cache reaches (here: half
+                        // of what it delivered), which steers later donor choices.
+                        let from = Seqno(self.slots[slot].last.unwrap_or(0) / 2);
+                        if let Some(g) = self.slots[slot].group.as_mut() {
+                            let _ = g.propose_control(ControlEntry::Cached { from });
                         }
                     }
                 }
@@ -1155,9 +1168,10 @@ impl Sim {
         let req = ControlEntry::StateRequest {
             donor_names: vec![],
             request: b"rsync\0sim\0".to_vec(),
+            // What it has: a donor whose cache reaches back to it is preferred.
             ist_from: Position {
                 history: self.history,
-                seqno: Seqno::UNDEFINED,
+                seqno: self.slots[slot].last.map_or(Seqno::UNDEFINED, Seqno),
             },
         };
         if let Some(g) = self.slots[slot].group.as_mut() {
@@ -1275,6 +1289,17 @@ impl Sim {
         {
             return false;
         }
+        // A membership change in flight (say, the removal of a node whose connection just
+        // reset) may shrink the configuration under this check's feet: losing a node now
+        // could leave no majority of the configuration that results.
+        if self
+            .slots
+            .iter()
+            .filter_map(|s| s.group.as_ref())
+            .any(|g| g.conf_change_pending())
+        {
+            return false;
+        }
         let gone = self.slots[slot].id;
         let alive: BTreeSet<NodeId> = self
             .slots
@@ -1287,13 +1312,15 @@ impl Sim {
         }
         for s in &self.slots {
             let Some(g) = &s.group else { continue };
-            let members = g.status().members;
-            if members.iter().any(|m| *m != gone && !alive.contains(m)) {
-                return false;
-            }
-            let live = members.iter().filter(|m| alive.contains(m)).count();
-            if live * 2 <= members.len() {
-                return false;
+            // The members listed, and raft's configuration, which a removal reaches first.
+            for members in [g.status().members, g.configured_voters()] {
+                if members.iter().any(|m| *m != gone && !alive.contains(m)) {
+                    return false;
+                }
+                let live = members.iter().filter(|m| alive.contains(m)).count();
+                if live * 2 <= members.len() {
+                    return false;
+                }
             }
         }
         true

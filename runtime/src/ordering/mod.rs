@@ -72,6 +72,10 @@ struct Session {
     /// Proposals were deferred since the last `flush_proposals`.
     flush_due: bool,
     ticks_since_report: u32,
+    /// Reports since this node last told the group how far back its GCache reaches, and
+    /// what it told (`ControlEntry::Cached`, for the donor choice).
+    reports_since_cache: u32,
+    cache_reported: Seqno,
     mode: Mode,
     /// A joiner's `connect` waits for admission (or this deadline).
     connect_reply: Option<(Sender<Result<(), String>>, Instant)>,
@@ -135,6 +139,9 @@ fn strerror(code: i32) -> String {
 
 /// How often (in ticks) the committed position is reported for the commit cut.
 const REPORT_EVERY_TICKS: u32 = 10;
+/// The GCache's reach is reported at most once per this many reports (about 2 s), and only
+/// when it moved: one small ordered entry per node.
+const CACHE_REPORT_EVERY_REPORTS: u32 = 20;
 
 impl Ordering {
     pub fn new(
@@ -340,6 +347,8 @@ impl Ordering {
             leaving: false,
             flush_due: false,
             ticks_since_report: 0,
+            reports_since_cache: 0,
+            cache_reported: Seqno::UNDEFINED,
             mode,
             connect_reply: None,
             recovery,
@@ -398,12 +407,11 @@ impl Ordering {
                     report.range,
                     report.elapsed
                 );
-                if let Some((low, _)) = gcache.range() {
-                    self.board
-                        .cached_downto
-                        .store(low.0, AtomicOrdering::Relaxed);
+                let slices = gcache.into_slices();
+                for (index, slice) in slices.iter().enumerate() {
+                    self.board.publish_gcache_range(index, slice.range());
                 }
-                let mut slices = gcache.into_slices().into_iter();
+                let mut slices = slices.into_iter();
                 self.gcache = slices.next();
                 for (link, slice) in self.links.iter().zip(slices) {
                     link.send(ShardCommand::AttachGCache { gcache: slice });
@@ -425,14 +433,10 @@ impl Ordering {
                     log::warn!("GCache append of seqno {seqno} failed: {e}");
                     return;
                 }
+                self.board.publish_gcache_range(0, gcache.range());
             }
         } else if let Some(link) = self.links.get(slice as usize - 1) {
             link.send(ShardCommand::Append { seqno, kind, bytes });
-        }
-        if self.board.cached_downto.load(AtomicOrdering::Relaxed) < 0 {
-            self.board
-                .cached_downto
-                .store(seqno.0, AtomicOrdering::Relaxed);
         }
     }
 
@@ -528,6 +532,22 @@ impl Ordering {
             let report = in_flight.map_or(committed, |seen| committed.min(seen));
             if matches!(session.mode, Mode::Normal) {
                 session.group.report_committed(report);
+            }
+            session.reports_since_cache += 1;
+            if session.reports_since_cache >= CACHE_REPORT_EVERY_REPORTS
+                && matches!(session.mode, Mode::Normal)
+                && self.board.primary.load(AtomicOrdering::Relaxed)
+            {
+                session.reports_since_cache = 0;
+                let from = self.board.cached_range().map_or(Seqno::UNDEFINED, |r| r.0);
+                if from != session.cache_reported
+                    && session
+                        .group
+                        .propose_control(ControlEntry::Cached { from })
+                        .is_ok()
+                {
+                    session.cache_reported = from;
+                }
             }
             let members = session.group.member_addresses();
             session.peers.maintain(&members);
@@ -771,6 +791,8 @@ impl Ordering {
                 "State transfer from {donor} to {joiner} failed: {code} ({})",
                 strerror(code)
             ),
+            // Recorded by the group for the donor choice; nothing to do here.
+            ControlEvent::Cached { .. } => {}
         }
     }
 
@@ -982,7 +1004,7 @@ impl Ordering {
                 log::warn!("GCache close failed: {e}");
             }
         }
-        self.board.cached_downto.store(-1, AtomicOrdering::Relaxed);
+        self.board.publish_gcache_range(0, None);
     }
 
     /// After an internal error: drop the session as if the group had been left.
