@@ -43,4 +43,4 @@ pub use event::{
     ProposeError, Ready, Role, Status, StepError,
 };
 pub use group::Group;
-pub use msg::{ControlEntry, Generation, MemberInfo, Msg, MsgDecodeError, Position};
+pub use msg::{ControlEntry, Generation, MemberInfo, Msg, MsgDecodeError, Position, MAX_MSG_BYTES};

@@ -463,6 +463,90 @@ fn a_rejoining_node_gets_ist_from_the_member_whose_gcache_still_holds_its_gap(
     Ok(())
 }
 
+fn heap_bytes(node: &Node) -> i64 {
+    status(node, "wsrep_trireme_heap_bytes")
+}
+
+/// Issue 5 item 8: a 1,000,000-row transaction (about 100 MB of row events) replicates in
+/// 1 MB fragments, and the provider's heap (`wsrep_trireme_heap_bytes`, counted by its
+/// allocator) does not grow with it, on the writer or on the nodes applying the fragments.
+#[test]
+fn a_million_row_transaction_streams_without_the_provider_heap_growing_with_it(
+) -> Result<(), TestbedError> {
+    if skip("a_million_row_transaction_streams_without_the_provider_heap_growing_with_it") {
+        return Ok(());
+    }
+    const ROWS: i64 = 1_000_000;
+    const BOUND: i64 = 64 << 20;
+    let base = TempBase::new("srmem");
+    let mut spec = trireme_spec(3, &base, 23800);
+    spec.provider_options
+        .push_str("; trireme.extended_status=yes");
+    spec.slave_threads = 4;
+    let cluster = Cluster::start(spec)?;
+    cluster
+        .node(0)?
+        .exec("CREATE DATABASE m; CREATE TABLE m.t (id INT PRIMARY KEY, pad CHAR(100) NOT NULL)")?;
+    let nodes = cluster.nodes();
+    let before: Vec<i64> = nodes.iter().map(heap_bytes).collect();
+    assert!(
+        before.iter().all(|b| *b > 0),
+        "heap not reported: {before:?}"
+    );
+    let replicated_before = status(&nodes[0], "wsrep_replicated_bytes");
+    let mut writer = nodes[0].client().clone();
+    writer.timeout = Duration::from_secs(600);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut peak = before.clone();
+    let started = Instant::now();
+    let result = thread::scope(|s| {
+        let run = s.spawn(|| {
+            let r = writer.query(&format!(
+                "SET SESSION wsrep_trx_fragment_unit='bytes'; \
+                 SET SESSION wsrep_trx_fragment_size=1048576; \
+                 INSERT INTO m.t SELECT seq, REPEAT('x', 100) FROM m.seq_1_to_{ROWS}"
+            ));
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        });
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            for (i, node) in nodes.iter().enumerate() {
+                peak[i] = peak[i].max(heap_bytes(node));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        run.join().expect("writer thread")
+    });
+    result?;
+    let took = started.elapsed();
+    let replicated = status(&nodes[0], "wsrep_replicated_bytes") - replicated_before;
+    assert!(
+        replicated > 100 << 20,
+        "the transaction replicated only {replicated} bytes"
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        let growth = peak[i] - before[i];
+        eprintln!(
+            "{}: provider heap {} -> peak {} (+{} KiB) during a {replicated}-byte transaction of {took:?}",
+            node.name(),
+            before[i],
+            peak[i],
+            growth >> 10
+        );
+        assert!(
+            growth < BOUND,
+            "{}: the provider heap grew by {growth} bytes (bound {BOUND})",
+            node.name()
+        );
+        assert_eq!(
+            node.sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM m.t")?,
+            vec![vec![ROWS.to_string()]]
+        );
+    }
+    base.passed();
+    Ok(())
+}
+
 #[test]
 fn a_node_of_another_cluster_is_refused() -> Result<(), TestbedError> {
     if skip("a_node_of_another_cluster_is_refused") {

@@ -278,8 +278,19 @@ pub const PROTOCOL_APPLICATION: i64 = 4;
 /// Trireme's own replication and group protocol versions.
 pub const PROTOCOL_TRIREME: i64 = 1;
 
+/// Bytes the provider's allocator holds (allocated minus freed), kept by the library's global
+/// allocator (the `ffi` crate), which flushes each thread's running count here in steps of
+/// `HEAP_FLUSH_BYTES`: the value is exact to within that per thread. Zero where no counting
+/// allocator is installed (unit tests).
+pub static HEAP_BYTES: AtomicI64 = AtomicI64::new(0);
+
+/// The step in which threads report to `HEAP_BYTES` (one shared atomic add per step, not
+/// per allocation).
+pub const HEAP_FLUSH_BYTES: i64 = 256 * 1024;
+
 /// Trireme's own stage latencies (`trireme.extended_status=yes`), listed after Galera's names so
-/// that list stays as Galera has it: p50, p99 and max in microseconds per stage.
+/// that list stays as Galera has it: p50, p99 and max in microseconds per stage; then the
+/// provider's heap (`trireme_heap_bytes`).
 pub fn extended(c: &Counters, certify: LatencySummary) -> Vec<(&'static str, StatValue)> {
     let us = |ns: u64| StatValue::Int((ns / 1000) as i64);
     let mut out = Vec::new();
@@ -315,6 +326,10 @@ pub fn extended(c: &Counters, certify: LatencySummary) -> Vec<(&'static str, Sta
         out.push((names[1], us(summary.p99_ns)));
         out.push((names[2], us(summary.max_ns)));
     }
+    out.push((
+        "trireme_heap_bytes",
+        StatValue::Int(HEAP_BYTES.load(Ordering::Relaxed)),
+    ));
     out
 }
 

@@ -59,7 +59,15 @@ pub(crate) struct Peers {
 
 impl Peers {
     /// Opens the transport on this thread and starts listening.
-    pub fn open(config: TransportConfig, me: NodeId) -> Result<Peers, String> {
+    pub fn open(mut config: TransportConfig, me: NodeId) -> Result<Peers, String> {
+        // A frame carries one group message, and one message may carry a writeset as large as
+        // `repl.max_ws_size` allows (1 GiB): a smaller frame limit left such a proposal
+        // unsendable, retried for ever, and its client waiting for good.
+        let largest = u32::try_from(trireme_group::MAX_MSG_BYTES).unwrap_or(u32::MAX);
+        config.max_frame_bytes = config.max_frame_bytes.max(largest);
+        config.send_queue_limit_bytes = config
+            .send_queue_limit_bytes
+            .max(trireme_net::frame_len(config.max_frame_bytes as usize));
         let mut transport = trireme_net::open(config).map_err(|e| e.to_string())?;
         let listen = transport.listen().map_err(|e| e.to_string())?;
         log::info!(
