@@ -7,6 +7,7 @@ pub const BASE_PORT: &str = "base_port";
 pub const CERT_LOG_CONFLICTS: &str = "cert.log_conflicts";
 pub const DBUG: &str = "dbug";
 pub const DEBUG: &str = "debug";
+pub const EVS_AUTO_EVICT: &str = "evs.auto_evict";
 pub const EVS_CAUSAL_KEEPALIVE_PERIOD: &str = "evs.causal_keepalive_period";
 pub const EVS_EVICT: &str = "evs.evict";
 pub const EVS_INACTIVE_CHECK_PERIOD: &str = "evs.inactive_check_period";
@@ -61,6 +62,7 @@ pub(crate) const ALL: &[&str] = &[
     CERT_LOG_CONFLICTS,
     DBUG,
     DEBUG,
+    EVS_AUTO_EVICT,
     EVS_CAUSAL_KEEPALIVE_PERIOD,
     EVS_EVICT,
     EVS_INACTIVE_CHECK_PERIOD,

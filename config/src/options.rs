@@ -342,6 +342,11 @@ impl Options {
         u32::try_from(self.int(key::PC_WEIGHT, 1)).unwrap_or(1)
     }
 
+    /// `evs.auto_evict`: removals after which a node is evicted (0: never).
+    pub fn evs_auto_evict(&self) -> u32 {
+        u32::try_from(self.int(key::EVS_AUTO_EVICT, 0)).unwrap_or(0)
+    }
+
     pub fn pc_ignore_sb(&self) -> bool {
         self.boolean(key::PC_IGNORE_SB, false)
     }

@@ -37,6 +37,9 @@ pub struct GroupConfig {
     pub max_append_bytes: u64,
     /// Seeds election-timeout randomisation (use OS randomness outside simulations).
     pub seed: u64,
+    /// `evs.auto_evict`: a node removed this many times (it keeps failing and coming back
+    /// under the same id) is refused when it asks back in; 0 never evicts.
+    pub auto_evict: u32,
 }
 
 impl GroupConfig {
@@ -56,6 +59,7 @@ impl GroupConfig {
             max_pending_proposals: 65_536,
             max_append_bytes: 1 << 20,
             seed: 0,
+            auto_evict: 0,
         }
     }
 

@@ -72,6 +72,9 @@ pub enum Standing {
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Refuse {
     pub reason: String,
+    /// The refused node was evicted (`evs.auto_evict`): it must not ask again; only a
+    /// restart, under a new node id, brings it back.
+    pub evicted: bool,
 }
 
 /// How a node appears in views; replicated in the raft configuration change that adds it.
@@ -326,6 +329,7 @@ mod tests {
             hello(),
             Msg::Refuse(Refuse {
                 reason: "cluster name".into(),
+                evicted: false,
             }),
             Msg::Propose(ProposeBatch {
                 generation: Generation {

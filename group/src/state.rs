@@ -61,6 +61,10 @@ pub(crate) struct SmState {
     /// id starts in a later epoch, so a retry of something it proposed before its removal
     /// can never be delivered a second time. Oldest first, bounded by `MAX_RETIRED`.
     pub retired: Vec<(NodeId, u64)>,
+    /// How many times each node id was removed; a readmitted node keeps its count. With
+    /// `evs.auto_evict=N` the leader refuses a node removed N times (it is evicted, and
+    /// must restart under a new id). Oldest first, bounded by `MAX_RETIRED`.
+    pub removals: Vec<(NodeId, u32)>,
 }
 
 /// Tombstones kept for readmission (a node removed more than this many removals ago and
@@ -179,6 +183,7 @@ impl SmState {
             }],
             commit_cut: Seqno::UNDEFINED,
             retired: Vec::new(),
+            removals: Vec::new(),
         }
     }
 
@@ -206,6 +211,9 @@ impl SmState {
         }
         if self.members.iter().any(|m| m.short != m.info.id.short_id()) {
             return Err("snapshot member raft id does not match its node id".into());
+        }
+        if self.retired.len() > MAX_RETIRED || self.removals.len() > MAX_RETIRED {
+            return Err("snapshot keeps more removed nodes than the bound".into());
         }
         Ok(())
     }
@@ -441,6 +449,27 @@ impl SmState {
         }
     }
 
+    /// How many times `node` was removed from the group.
+    pub(crate) fn removals_of(&self, node: NodeId) -> u32 {
+        self.removals
+            .iter()
+            .find(|(id, _)| *id == node)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// The ids removed at least `limit` times (`evs.auto_evict`; 0: none), for
+    /// `wsrep_evs_evict_list`.
+    pub(crate) fn evicted(&self, limit: u32) -> Vec<NodeId> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        self.removals
+            .iter()
+            .filter(|(_, n)| *n >= limit)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// A voter was removed by a configuration change raft accepted.
     pub(crate) fn remove_member(&mut self, short: u64) -> Option<MemberRecord> {
         match self.members.binary_search_by_key(&short, |m| m.short) {
@@ -450,6 +479,15 @@ impl SmState {
                     self.retired.remove(0);
                 }
                 self.retired.push((m.info.id, m.epoch));
+                match self.removals.iter_mut().find(|(id, _)| *id == m.info.id) {
+                    Some((_, count)) => *count = count.saturating_add(1),
+                    None => {
+                        if self.removals.len() >= MAX_RETIRED {
+                            self.removals.remove(0);
+                        }
+                        self.removals.push((m.info.id, 1));
+                    }
+                }
                 Some(m)
             }
             Err(_) => None,

@@ -431,3 +431,65 @@ fn state_request_names_the_same_synced_donor_on_every_node() {
         assert_ne!(Some(*joiner), *donor);
     }
 }
+
+#[test]
+fn a_node_removed_auto_evict_times_is_refused_until_it_restarts() {
+    let mut o = Options::calm(3);
+    o.election_ticks = 20;
+    o.heartbeat_ticks = 2;
+    o.suspect_ticks = 100;
+    o.auto_evict = 2;
+    let mut sim = Sim::new(7, o);
+    sim.form();
+    let e = sim.opts.election_ticks;
+    let victim = (0..3)
+        .find(|s| Some(*s) != sim.leader())
+        .expect("a follower");
+    let cut_off = |sim: &mut Sim| {
+        let sides: Vec<u8> = (0..3).map(|s| u8::from(s == victim)).collect();
+        sim.partition(sides, 100_000);
+        assert!(
+            sim.run_until(40 * e, |s| s.leader().is_some_and(|l| s.view_size(l) == 2)),
+            "the cut-off node was not removed: {}",
+            sim.describe()
+        );
+        sim.heal();
+    };
+    // Removed once: it comes back.
+    cut_off(&mut sim);
+    assert!(
+        sim.run_until(40 * e, |s| s.converged() && s.view_size(victim) == 3),
+        "{}",
+        sim.describe()
+    );
+    assert!(!sim.group(victim).is_evicted());
+    // Removed a second time: refused, for good, and listed as evicted everywhere.
+    cut_off(&mut sim);
+    let id = sim.slots[victim].id;
+    assert!(
+        sim.run_until(40 * e, |s| s.group(victim).is_evicted()),
+        "{}",
+        sim.describe()
+    );
+    sim.run(40 * e);
+    sim.assert_ok();
+    let leader = sim.leader().expect("a leader");
+    assert_eq!(sim.view_size(leader), 2, "{}", sim.describe());
+    assert!(!sim.group(victim).is_primary());
+    assert!(sim.stats.refused >= 1);
+    for s in (0..3).filter(|s| *s != victim) {
+        assert_eq!(sim.group(s).evicted(), vec![id]);
+    }
+    // The survivors keep committing.
+    let p = sim.propose(leader).expect("the primary accepts");
+    assert!(sim.run_until(4 * e, |s| s.is_acked(&p)));
+    // A restart is a new node id: it joins.
+    sim.crash(victim);
+    sim.restart(victim);
+    assert!(
+        sim.run_until(60 * e, |s| s.converged() && s.view_size(leader) == 3),
+        "{}",
+        sim.describe()
+    );
+    sim.assert_ok();
+}

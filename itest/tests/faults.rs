@@ -650,3 +650,119 @@ fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Resul
     base.passed();
     Ok(())
 }
+
+/// Issue 5 item 9: with `evs.auto_evict=2`, a node removed twice (here cut off by
+/// `gmcast.isolate`, then let back) is refused the second time: it stays non-primary, says
+/// it was evicted, and every member lists it in `wsrep_evs_evict_list`; a restart (a new node
+/// id) brings it back.
+#[test]
+fn a_node_removed_auto_evict_times_is_evicted_until_restarted() -> Result<(), TestbedError> {
+    if skip("a_node_removed_auto_evict_times_is_evicted_until_restarted") {
+        return Ok(());
+    }
+    let base = TempBase::new("evict");
+    let mut spec = trireme_spec(3, &base, 23640);
+    spec.provider_options.push_str("; evs.auto_evict=2");
+    let mut cluster = Cluster::start(spec)?;
+    let victim_id = cluster
+        .node(2)?
+        .status_var("wsrep_gcomm_uuid")?
+        .unwrap_or_default();
+    let two_left = |st: &std::collections::BTreeMap<String, String>| {
+        status_is(
+            st,
+            &[
+                ("wsrep_cluster_status", "Primary"),
+                ("wsrep_cluster_size", "2"),
+            ],
+        )
+    };
+    for round in 1..=2 {
+        cluster
+            .node(2)?
+            .exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")?;
+        cluster
+            .node_mut(2)?
+            .wait_status("node2 cut off", Duration::from_secs(60), |st| {
+                status_is(st, &[("wsrep_cluster_status", "non-Primary")])
+            })?;
+        cluster
+            .node_mut(0)?
+            .wait_status("node2 removed", Duration::from_secs(60), two_left)?;
+        cluster
+            .node(2)?
+            .exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")?;
+        if round == 1 {
+            cluster.node_mut(2)?.wait_status(
+                "back after the first removal",
+                Duration::from_secs(60),
+                |st| {
+                    status_is(
+                        st,
+                        &[
+                            ("wsrep_cluster_status", "Primary"),
+                            ("wsrep_cluster_size", "3"),
+                            ("wsrep_local_state_comment", "Synced"),
+                        ],
+                    )
+                },
+            )?;
+            cluster.node_mut(0)?.wait_status(
+                "node2 back in node0's view",
+                Duration::from_secs(60),
+                |st| status_is(st, &[("wsrep_cluster_size", "3")]),
+            )?;
+        }
+    }
+    // The second time it is refused: out, and told why.
+    cluster
+        .node_mut(0)?
+        .wait_status("node2 listed as evicted", Duration::from_secs(60), |st| {
+            st.get("wsrep_evs_evict_list") == Some(&victim_id)
+        })?;
+    let log_path = cluster.node(2)?.layout().error_log.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("This node was evicted from the cluster")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node2 never logged its eviction"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    thread::sleep(Duration::from_secs(3));
+    let node2 = cluster.node(2)?;
+    assert_eq!(node2.status_var("wsrep_ready")?.as_deref(), Some("OFF"));
+    assert_ne!(
+        node2.status_var("wsrep_cluster_status")?.as_deref(),
+        Some("Primary")
+    );
+    assert_eq!(
+        cluster
+            .node(1)?
+            .status_var("wsrep_evs_evict_list")?
+            .as_deref(),
+        Some(victim_id.as_str())
+    );
+    cluster.node(0)?.exec("CREATE DATABASE e")?;
+    // A restart is a new node id: it joins.
+    cluster.node_mut(2)?.stop()?;
+    cluster.restart_node(2, None)?;
+    assert_eq!(
+        cluster
+            .node(2)?
+            .status_var("wsrep_cluster_size")?
+            .as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        cluster
+            .node(2)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'e'")?,
+        vec![vec!["1"]]
+    );
+    base.passed();
+    Ok(())
+}

@@ -261,6 +261,7 @@ impl Replicator {
         let sink: Arc<dyn Sink> = shared.clone();
         let runtime = Runtime::start(runtime_config, sink)?;
         runtime.set_ignore_split_brain(lock(&shared.options).pc_ignore_sb());
+        runtime.set_auto_evict(lock(&shared.options).evs_auto_evict());
         let _ = shared.runtime.set(runtime);
         Ok(Replicator { shared })
     }
@@ -277,6 +278,8 @@ impl Replicator {
                     self.shared.refresh_flow_limits();
                     let ignore_sb = lock(&self.shared.options).pc_ignore_sb();
                     self.shared.runtime().set_ignore_split_brain(ignore_sb);
+                    let auto_evict = lock(&self.shared.options).evs_auto_evict();
+                    self.shared.runtime().set_auto_evict(auto_evict);
                     if key == "gmcast.isolate" {
                         let level = lock(&self.shared.options).gmcast_isolate();
                         self.shared.runtime().isolate(level)?;
@@ -1043,6 +1046,11 @@ impl Replicator {
                 segment: i64::from(lock(&shared.options).segment()),
                 open_connections: 0,
                 flow: shared.flow.stats(),
+                evict_list: shared
+                    .runtime
+                    .get()
+                    .map(|r| r.evict_list())
+                    .unwrap_or_default(),
             }
         };
         shared

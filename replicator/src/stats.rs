@@ -267,6 +267,8 @@ pub struct NodeFacts {
     pub segment: i64,
     pub open_connections: i64,
     pub flow: crate::flow::FlowStats,
+    /// `wsrep_evs_evict_list`: evicted node ids, comma-separated.
+    pub evict_list: String,
 }
 
 fn clamp_i64(v: u64) -> i64 {
@@ -397,7 +399,7 @@ pub fn collect(c: &Counters, f: &NodeFacts) -> Vec<(&'static str, StatValue)> {
         ("cluster_weight", Int(1)),
         ("desync_count", Int(f.desync_count)),
         ("evs_delayed", Str(String::new())),
-        ("evs_evict_list", Str(String::new())),
+        ("evs_evict_list", Str(f.evict_list.clone())),
         (
             "evs_repl_latency",
             Str(c.replicate_latency.summary().galera_text()),
@@ -427,6 +429,7 @@ mod tests {
             segment: 0,
             open_connections: 0,
             flow: crate::flow::FlowControl::new(16, 1.0).stats(),
+            evict_list: String::new(),
         }
     }
 

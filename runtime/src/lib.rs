@@ -38,7 +38,7 @@ pub use api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
 pub use config::RuntimeConfig;
 
 use crossbeam_channel::{bounded, Sender};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -117,6 +117,10 @@ pub(crate) struct Board {
     /// `pc.ignore_sb`: on losing the quorum, carry on as a primary component of the members
     /// left (split brain is the user's risk, as with Galera).
     pub ignore_split_brain: AtomicBool,
+    /// `evs.auto_evict` (dynamic), handed to the group core at the next tick.
+    pub auto_evict: AtomicU32,
+    /// `wsrep_evs_evict_list`: the evicted node ids, comma-separated.
+    pub evict_list: std::sync::Mutex<String>,
     /// Frames queued for peers and not yet handed to the kernel (`wsrep_local_send_queue`).
     pub send_queue_frames: AtomicU64,
     /// Time to certify one writeset on shard 0 (fan-out to other shards included), ns.
@@ -155,6 +159,8 @@ impl Board {
                 .collect(),
             primary: AtomicBool::new(false),
             ignore_split_brain: AtomicBool::new(false),
+            auto_evict: AtomicU32::new(0),
+            evict_list: std::sync::Mutex::new(String::new()),
             send_queue_frames: AtomicU64::new(0),
             certify_latency: std::sync::Mutex::new(
                 hdrhistogram::Histogram::new_with_bounds(1, 600_000_000_000, 3)
@@ -341,6 +347,20 @@ impl Runtime {
     /// `gmcast.isolate` (dynamic): see `Command::Isolate`.
     pub fn isolate(&self, level: u8) -> Result<(), RuntimeError> {
         self.send(Command::Isolate(level))
+    }
+
+    /// `evs.auto_evict` (dynamic): see [`Board::auto_evict`].
+    pub fn set_auto_evict(&self, limit: u32) {
+        self.board.auto_evict.store(limit, Ordering::Relaxed);
+    }
+
+    /// `wsrep_evs_evict_list`.
+    pub fn evict_list(&self) -> String {
+        self.board
+            .evict_list
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// `pc.ignore_sb` (dynamic): see [`Board::ignore_split_brain`].

@@ -96,6 +96,10 @@ pub struct Group {
     connected: BTreeSet<NodeId>,
     /// Peers whose `Hello` we refused: nothing else from them is taken.
     refused: BTreeSet<NodeId>,
+    /// The leader refused us as evicted (`evs.auto_evict`): we never ask back in.
+    evicted: bool,
+    /// Leader: evicted nodes already reported in the log (one line each, not one per ask).
+    evictions_noted: BTreeSet<NodeId>,
     /// Peers whose connection closed, with the tick we learned it.
     lost: BTreeMap<NodeId, u64>,
     last_heard: BTreeMap<NodeId, u64>,
@@ -281,6 +285,8 @@ impl Group {
             connected: BTreeSet::new(),
             lost: BTreeMap::new(),
             refused: BTreeSet::new(),
+            evicted: false,
+            evictions_noted: BTreeSet::new(),
             last_heard: BTreeMap::new(),
             props: Proposals::new(0),
             leader_lease: None,
@@ -369,6 +375,12 @@ impl Group {
             Msg::Refuse(r) => {
                 self.refused.insert(from);
                 self.connected.remove(&from);
+                if r.evicted {
+                    if self.evicted {
+                        return Ok(());
+                    }
+                    self.evicted = true;
+                }
                 self.out_events.push(Event::Refused {
                     peer: from,
                     reason: r.reason,
@@ -781,6 +793,7 @@ impl Group {
                 from,
                 Msg::Refuse(Refuse {
                     reason: reason.clone(),
+                    evicted: false,
                 }),
             ));
             self.connected.remove(&from);
@@ -802,6 +815,9 @@ impl Group {
     /// view, a learner it knows is left to catch up, anyone else is added (our own view of
     /// the configuration may be stale: we may have been removed without seeing it).
     fn wants_admission(&self) -> bool {
+        if self.evicted {
+            return false;
+        }
         match self.phase {
             Phase::Joining => true,
             Phase::Member => self.leaving.is_none() && self.view_state != ViewState::Primary,
@@ -837,6 +853,9 @@ impl Group {
                 self.refresh_view_wanted = true;
             } else if sm.is_member(joiner) {
                 // A learner still catching up: it is promoted when it has.
+            } else if self.cfg.auto_evict > 0 && sm.removals_of(joiner) >= self.cfg.auto_evict {
+                let removed = sm.removals_of(joiner);
+                self.refuse_evicted(joiner, removed);
             } else {
                 self.peers.insert(joiner.short_id(), joiner);
                 self.join_queue.insert(joiner, req);
@@ -846,6 +865,42 @@ impl Group {
                 self.out_messages.push((leader, Msg::Join(req)));
             }
         }
+    }
+
+    /// Galera's auto-eviction: a node that kept failing and coming back under the same id
+    /// is refused for good; its operator restarts it (a new id) once it is healthy.
+    fn refuse_evicted(&mut self, joiner: NodeId, removed: u32) {
+        let reason = format!(
+            "evicted: removed from the group {removed} times (evs.auto_evict={}); restart \
+             the node to rejoin",
+            self.cfg.auto_evict
+        );
+        if self.evictions_noted.insert(joiner) {
+            log::warn!("Node {joiner} {reason}");
+        }
+        self.peers.insert(joiner.short_id(), joiner);
+        self.out_messages.push((
+            joiner,
+            Msg::Refuse(Refuse {
+                reason,
+                evicted: true,
+            }),
+        ));
+    }
+
+    /// `evs.auto_evict` at run time (0: never evict).
+    pub fn set_auto_evict(&mut self, limit: u32) {
+        self.cfg.auto_evict = limit;
+    }
+
+    /// Node ids this node counts as evicted (`wsrep_evs_evict_list`).
+    pub fn evicted(&self) -> Vec<NodeId> {
+        self.raw.store().sm.evicted(self.cfg.auto_evict)
+    }
+
+    /// Whether the leader refused this node as evicted.
+    pub fn is_evicted(&self) -> bool {
+        self.evicted
     }
 
     fn on_leave_request(&mut self, from: NodeId, req: LeaveRequest) {

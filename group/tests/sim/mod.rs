@@ -64,6 +64,8 @@ pub struct Options {
     pub wire: bool,
     pub fault_ticks: u64,
     pub liveness_ticks: u64,
+    /// `evs.auto_evict` of every node (0: off).
+    pub auto_evict: u32,
 }
 
 impl Options {
@@ -93,6 +95,7 @@ impl Options {
             wire: true,
             fault_ticks: 0,
             liveness_ticks: 3000,
+            auto_evict: 0,
         }
     }
 
@@ -140,6 +143,7 @@ impl Options {
             wire: rng.chance(1, 4),
             fault_ticks: rng.between(800, 2000),
             liveness_ticks: 6000,
+            auto_evict: 0,
         }
     }
 }
@@ -351,6 +355,7 @@ impl Sim {
         c.suspect_ticks = self.opts.suspect_ticks;
         c.lease_margin_ticks = 1;
         c.max_log_entries = self.opts.max_log_entries;
+        c.auto_evict = self.opts.auto_evict;
         c.seed = self.seed.wrapping_mul(31).wrapping_add(id.short_id());
         c
     }

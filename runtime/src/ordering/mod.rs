@@ -278,6 +278,7 @@ impl Ordering {
         group_config.suspect_ticks = ticks(self.config.suspect_timeout, self.config.tick);
         group_config.seed = seed_from(request.node);
         group_config.max_append_bytes = self.config.batch_max_bytes;
+        group_config.auto_evict = self.board.auto_evict.load(AtomicOrdering::Relaxed);
         let cluster = ClusterHash::of(&request.cluster_name);
         let saved_config = group_config.clone();
         let join_position = match &request.mode {
@@ -551,6 +552,20 @@ impl Ordering {
             }
             let members = session.group.member_addresses();
             session.peers.maintain(&members);
+            session
+                .group
+                .set_auto_evict(self.board.auto_evict.load(AtomicOrdering::Relaxed));
+            let evicted = session.group.evicted();
+            if let Ok(mut list) = self.board.evict_list.lock() {
+                let text = evicted
+                    .iter()
+                    .map(|id| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                if *list != text {
+                    *list = text;
+                }
+            }
             let queued = session.peers.stats().send_queue_frames as u64;
             self.board
                 .send_queue_frames
@@ -747,7 +762,16 @@ impl Ordering {
             } => self.deliver_control(origin, event, after),
             Event::Joined { view, start_seqno } => self.fall_behind(view, start_seqno),
             Event::Refused { peer, reason } => {
-                log::error!("Peer {peer} refused this node: {reason}");
+                let evicted = self.session.as_ref().is_some_and(|s| s.group.is_evicted());
+                if evicted {
+                    // Galera's words: the node stays out (non-primary) until restarted.
+                    log::error!(
+                        "This node was evicted from the cluster ({reason}, said {peer}). \
+                         Restart required to rejoin."
+                    );
+                } else {
+                    log::error!("Peer {peer} refused this node: {reason}");
+                }
             }
             Event::Left => self.finish_session(),
             Event::Failed { reason } => {
