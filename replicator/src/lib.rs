@@ -434,6 +434,11 @@ impl Replicator {
         st.append_data(data);
         let limit = lock(&self.shared.options).max_ws_size_bytes();
         if st.data_len() as u64 > limit {
+            log::warn!(
+                "Transaction size limit ({limit} bytes, repl.max_ws_size) exceeded by trx {}: {} bytes",
+                handle.trx_id,
+                st.data_len()
+            );
             return Status::SizeExceeded;
         }
         Status::Ok
@@ -473,6 +478,10 @@ impl Replicator {
             let (keys, data) = st.take_contents();
             let size = data.len() as u64 + 24 * keys.len() as u64;
             if size > limit {
+                log::warn!(
+                    "Transaction size limit ({limit} bytes, repl.max_ws_size) exceeded by trx {}: {size} bytes",
+                    handle.trx_id
+                );
                 st.phase = Phase::Aborted;
                 return Status::SizeExceeded;
             }
