@@ -246,6 +246,12 @@ pub enum ControlEntry {
     /// a joiner by IST. A hint: the cache may have moved on since, and the donor then falls
     /// back to SST by itself.
     Cached { from: Seqno },
+    /// `evs.evict=<uuid>`: the operator evicts `node` (removed if a member, refused when it
+    /// asks back in, until a restart gives it a new id).
+    Evict { node: NodeId },
+    /// `evs.evict=` (empty): the evict list is cleared, and so are the removal counts of
+    /// `evs.auto_evict`.
+    ClearEvictions,
 }
 
 /// Why a frame was refused.

@@ -65,6 +65,8 @@ pub(crate) struct SmState {
     /// `evs.auto_evict=N` the leader refuses a node removed N times (it is evicted, and
     /// must restart under a new id). Oldest first, bounded by `MAX_RETIRED`.
     pub removals: Vec<(NodeId, u32)>,
+    /// Nodes the operator evicted (`evs.evict`), bounded by `MAX_RETIRED`.
+    pub evicted_by_operator: Vec<NodeId>,
 }
 
 /// Tombstones kept for readmission (a node removed more than this many removals ago and
@@ -128,6 +130,15 @@ pub enum ControlEvent {
         joiner: NodeId,
         code: i32,
     },
+    /// The operator of `by` evicted `node` (`evs.evict`).
+    Evicted {
+        node: NodeId,
+        by: NodeId,
+    },
+    /// The operator of `by` cleared the evict list.
+    EvictionsCleared {
+        by: NodeId,
+    },
     /// `node`'s GCache holds the writesets from `from` on.
     Cached {
         node: NodeId,
@@ -184,6 +195,7 @@ impl SmState {
             commit_cut: Seqno::UNDEFINED,
             retired: Vec::new(),
             removals: Vec::new(),
+            evicted_by_operator: Vec::new(),
         }
     }
 
@@ -212,7 +224,10 @@ impl SmState {
         if self.members.iter().any(|m| m.short != m.info.id.short_id()) {
             return Err("snapshot member raft id does not match its node id".into());
         }
-        if self.retired.len() > MAX_RETIRED || self.removals.len() > MAX_RETIRED {
+        if self.retired.len() > MAX_RETIRED
+            || self.removals.len() > MAX_RETIRED
+            || self.evicted_by_operator.len() > MAX_RETIRED
+        {
             return Err("snapshot keeps more removed nodes than the bound".into());
         }
         Ok(())
@@ -457,17 +472,23 @@ impl SmState {
             .map_or(0, |(_, n)| *n)
     }
 
-    /// The ids removed at least `limit` times (`evs.auto_evict`; 0: none), for
-    /// `wsrep_evs_evict_list`.
+    /// The ids the operator evicted or removed at least `limit` times (`evs.auto_evict`;
+    /// 0: no automatic eviction), for `wsrep_evs_evict_list`.
     pub(crate) fn evicted(&self, limit: u32) -> Vec<NodeId> {
-        if limit == 0 {
-            return Vec::new();
+        let mut out = self.evicted_by_operator.clone();
+        if limit > 0 {
+            for (id, n) in &self.removals {
+                if *n >= limit && !out.contains(id) {
+                    out.push(*id);
+                }
+            }
         }
-        self.removals
-            .iter()
-            .filter(|(_, n)| *n >= limit)
-            .map(|(id, _)| *id)
-            .collect()
+        out
+    }
+
+    /// Whether `node` is evicted (by the operator, or by `limit` removals).
+    pub(crate) fn is_evicted(&self, node: NodeId, limit: u32) -> bool {
+        self.evicted_by_operator.contains(&node) || (limit > 0 && self.removals_of(node) >= limit)
     }
 
     /// A voter was removed by a configuration change raft accepted.
@@ -528,6 +549,20 @@ impl SmState {
                 joiner,
                 code,
             },
+            ControlEntry::Evict { node } => {
+                if !self.evicted_by_operator.contains(&node) {
+                    if self.evicted_by_operator.len() >= MAX_RETIRED {
+                        self.evicted_by_operator.remove(0);
+                    }
+                    self.evicted_by_operator.push(node);
+                }
+                ControlEvent::Evicted { node, by: origin }
+            }
+            ControlEntry::ClearEvictions => {
+                self.evicted_by_operator.clear();
+                self.removals.clear();
+                ControlEvent::EvictionsCleared { by: origin }
+            }
             ControlEntry::Cached { from } => {
                 if let Some(m) = self.member_mut(origin) {
                     m.cached_from = from;

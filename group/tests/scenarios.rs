@@ -5,7 +5,7 @@
 mod sim;
 
 use sim::{Options, Sim, SlotState};
-use trireme_group::{Event, Group, GroupConfig, ProposeError};
+use trireme_group::{ControlEntry, Event, Group, GroupConfig, ProposeError};
 
 fn calm(nodes: usize) -> Sim {
     let mut o = Options::calm(nodes);
@@ -484,6 +484,49 @@ fn a_node_removed_auto_evict_times_is_refused_until_it_restarts() {
     let p = sim.propose(leader).expect("the primary accepts");
     assert!(sim.run_until(4 * e, |s| s.is_acked(&p)));
     // A restart is a new node id: it joins.
+    sim.crash(victim);
+    sim.restart(victim);
+    assert!(
+        sim.run_until(60 * e, |s| s.converged() && s.view_size(leader) == 3),
+        "{}",
+        sim.describe()
+    );
+    sim.assert_ok();
+}
+
+#[test]
+fn an_operator_eviction_removes_the_node_and_refuses_it_until_it_restarts() {
+    let mut sim = calm(3);
+    sim.form();
+    let e = sim.opts.election_ticks;
+    let leader = sim.leader().expect("a leader");
+    let victim = (0..3).find(|s| *s != leader).expect("a follower");
+    let asker = (0..3)
+        .find(|s| *s != leader && *s != victim)
+        .expect("a third node");
+    let id = sim.slots[victim].id;
+    sim.group_mut(asker)
+        .propose_control(ControlEntry::Evict { node: id })
+        .expect("a member may order an eviction");
+    assert!(
+        sim.run_until(40 * e, |s| s.group(victim).is_evicted()
+            && s.leader().is_some_and(|l| s.view_size(l) == 2)),
+        "{}",
+        sim.describe()
+    );
+    sim.run(20 * e);
+    sim.assert_ok();
+    for s in (0..3).filter(|s| *s != victim) {
+        assert_eq!(sim.group(s).evicted(), vec![id]);
+    }
+    assert!(!sim.group(victim).is_primary());
+    // Clearing the list is ordered too; the evicted node still needs its restart.
+    sim.group_mut(leader)
+        .propose_control(ControlEntry::ClearEvictions)
+        .expect("ordered");
+    assert!(sim.run_until(10 * e, |s| (0..3)
+        .filter(|x| *x != victim)
+        .all(|x| s.group(x).evicted().is_empty())));
     sim.crash(victim);
     sim.restart(victim);
     assert!(

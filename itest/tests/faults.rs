@@ -656,8 +656,9 @@ fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Resul
 /// it was evicted, and every member lists it in `wsrep_evs_evict_list`; a restart (a new node
 /// id) brings it back.
 #[test]
-fn a_node_removed_auto_evict_times_is_evicted_until_restarted() -> Result<(), TestbedError> {
-    if skip("a_node_removed_auto_evict_times_is_evicted_until_restarted") {
+fn a_node_removed_auto_evict_times_or_evicted_by_an_operator_stays_out_until_restarted(
+) -> Result<(), TestbedError> {
+    if skip("a_node_removed_auto_evict_times_or_evicted_by_an_operator_stays_out_until_restarted") {
         return Ok(());
     }
     let base = TempBase::new("evict");
@@ -762,6 +763,59 @@ fn a_node_removed_auto_evict_times_is_evicted_until_restarted() -> Result<(), Te
             .node(2)?
             .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'e'")?,
         vec![vec!["1"]]
+    );
+    // An operator's eviction (`evs.evict=<uuid>`, from another node) takes the node out the
+    // same way; `evs.evict=` clears the list, and the node comes back by a restart.
+    let new_id = cluster
+        .node(2)?
+        .status_var("wsrep_gcomm_uuid")?
+        .unwrap_or_default();
+    assert_ne!(new_id, victim_id);
+    let mark = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
+    cluster.node(1)?.exec(&format!(
+        "SET GLOBAL wsrep_provider_options = 'evs.evict={new_id}'"
+    ))?;
+    cluster.node_mut(0)?.wait_status(
+        "node2 evicted by the operator",
+        Duration::from_secs(60),
+        |st| {
+            st.get("wsrep_evs_evict_list")
+                .is_some_and(|l| l.contains(&new_id))
+                && two_left(st)
+        },
+    )?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log
+            .get(mark..)
+            .unwrap_or_default()
+            .contains("evicted by an operator")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node2 never logged the operator's eviction"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    cluster
+        .node(1)?
+        .exec("SET GLOBAL wsrep_provider_options = 'evs.evict='")?;
+    cluster
+        .node_mut(0)?
+        .wait_status("the evict list cleared", Duration::from_secs(60), |st| {
+            st.get("wsrep_evs_evict_list").is_some_and(|l| l.is_empty())
+        })?;
+    cluster.node_mut(2)?.stop()?;
+    cluster.restart_node(2, None)?;
+    assert_eq!(
+        cluster
+            .node(0)?
+            .status_var("wsrep_cluster_size")?
+            .as_deref(),
+        Some("3")
     );
     base.passed();
     Ok(())

@@ -285,6 +285,17 @@ impl Replicator {
                         self.shared.runtime().isolate(level)?;
                     }
                 }
+                Change::Action(Action::Evict(node)) => {
+                    if node == lock(&self.shared.node).node_id {
+                        return Err(ProviderError::EvictSelf { node });
+                    }
+                    log::info!("evs.evict: asking the group to evict {node}");
+                    self.shared.runtime().evict(node)?;
+                }
+                Change::Action(Action::ClearEvictions) => {
+                    log::info!("evs.evict: asking the group to clear the evict list");
+                    self.shared.runtime().clear_evictions()?;
+                }
                 Change::Action(Action::Bootstrap) => {
                     log::info!("pc.bootstrap requested: forming a primary component here");
                     self.shared.runtime().force_bootstrap()?;

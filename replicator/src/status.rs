@@ -56,6 +56,9 @@ pub enum ProviderError {
     StateFile { path: String, reason: String },
     #[error("runtime: {0}")]
     Runtime(#[from] trireme_runtime::RuntimeError),
+    /// `evs.evict` naming this node itself.
+    #[error("evs.evict: a node cannot evict itself ({node})")]
+    EvictSelf { node: trireme_types::NodeId },
     #[error("{what} is not implemented yet in Trireme {version}")]
     NotImplemented {
         what: &'static str,

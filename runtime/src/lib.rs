@@ -344,6 +344,20 @@ impl Runtime {
     }
 
     /// `pc.bootstrap=YES`: make this (non-primary) component primary.
+    /// `evs.evict=<uuid>`: orders the eviction of `node` (see `ControlEntry::Evict`).
+    pub fn evict(&self, node: trireme_types::NodeId) -> Result<(), RuntimeError> {
+        self.send(Command::Control(trireme_group::ControlEntry::Evict {
+            node,
+        }))
+    }
+
+    /// `evs.evict=` (empty): orders the evict list cleared.
+    pub fn clear_evictions(&self) -> Result<(), RuntimeError> {
+        self.send(Command::Control(
+            trireme_group::ControlEntry::ClearEvictions,
+        ))
+    }
+
     /// `gmcast.isolate` (dynamic): see `Command::Isolate`.
     pub fn isolate(&self, level: u8) -> Result<(), RuntimeError> {
         self.send(Command::Isolate(level))

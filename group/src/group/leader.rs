@@ -123,7 +123,9 @@ impl Group {
         // (victim, tick its evidence appeared)
         let lost = others().filter_map(|m| self.lost.get(&m.info.id).map(|t| (m.short, *t)));
         let leaving = others()
-            .filter(|m| self.leave_queue.contains(&m.info.id))
+            .filter(|m| {
+                self.leave_queue.contains(&m.info.id) || sm.evicted_by_operator.contains(&m.info.id)
+            })
             .map(|m| (m.short, recent));
         let silent = others()
             .filter(|m| heard(&m.info.id) < silent_since)

@@ -853,7 +853,7 @@ impl Group {
                 self.refresh_view_wanted = true;
             } else if sm.is_member(joiner) {
                 // A learner still catching up: it is promoted when it has.
-            } else if self.cfg.auto_evict > 0 && sm.removals_of(joiner) >= self.cfg.auto_evict {
+            } else if sm.is_evicted(joiner, self.cfg.auto_evict) {
                 let removed = sm.removals_of(joiner);
                 self.refuse_evicted(joiner, removed);
             } else {
@@ -870,11 +870,15 @@ impl Group {
     /// Galera's auto-eviction: a node that kept failing and coming back under the same id
     /// is refused for good; its operator restarts it (a new id) once it is healthy.
     fn refuse_evicted(&mut self, joiner: NodeId, removed: u32) {
-        let reason = format!(
-            "evicted: removed from the group {removed} times (evs.auto_evict={}); restart \
-             the node to rejoin",
-            self.cfg.auto_evict
-        );
+        let reason = if self.raw.store().sm.evicted_by_operator.contains(&joiner) {
+            "evicted by an operator (evs.evict); restart the node to rejoin".to_string()
+        } else {
+            format!(
+                "evicted: removed from the group {removed} times (evs.auto_evict={}); \
+                 restart the node to rejoin",
+                self.cfg.auto_evict
+            )
+        };
         if self.evictions_noted.insert(joiner) {
             log::warn!("Node {joiner} {reason}");
         }

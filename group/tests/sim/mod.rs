@@ -1097,6 +1097,12 @@ impl Sim {
                         joiner,
                         code,
                     } => format!("sst-failed {} by {} {code}", short(*joiner), short(*donor)),
+                    ControlEvent::Evicted { node, by } => {
+                        format!("evicted {} by {}", short(*node), short(*by))
+                    }
+                    ControlEvent::EvictionsCleared { by } => {
+                        format!("evictions cleared by {}", short(*by))
+                    }
                     ControlEvent::Cached { node, from } => {
                         format!("cached {} from {from}", short(*node))
                     }

@@ -817,6 +817,12 @@ impl Ordering {
             ),
             // Recorded by the group for the donor choice; nothing to do here.
             ControlEvent::Cached { .. } => {}
+            ControlEvent::Evicted { node, by } => {
+                log::warn!("Node {node} evicted from the cluster (evs.evict, asked by {by})")
+            }
+            ControlEvent::EvictionsCleared { by } => {
+                log::info!("Evict list cleared (evs.evict, asked by {by})")
+            }
         }
     }
 
