@@ -28,8 +28,8 @@
 //!   view does not count: the others show a smaller one). `-` if it never got there within
 //!   90 s. Once there, all nodes must hold the same view (`wsrep_cluster_conf_id`).
 //! - `transfer`: what the affected node's error log shows after the repair: `SST` (the rsync
-//!   script completed an SST on the joiner), `IST` (Galera's `IST received`/`Receiving IST`,
-//!   Trireme's `received by IST`), else `none`.
+//!   script completed an SST on the joiner), `IST` (`IST received` or `Receiving IST`, which
+//!   Galera and Trireme both log), else `none`.
 //!
 //! Besides the invariants, the scenarios check the promises of issue 5: during a partition the
 //! isolated node must refuse queries with 1047 (within 60 s), must acknowledge no transfer
@@ -911,10 +911,7 @@ pub fn longest_gap_at(times: impl IntoIterator<Item = f64>, from: f64, to: f64) 
 pub fn transfer_kind(log: &str) -> Transfer {
     if log.contains("SST completed on joiner") {
         Transfer::Sst
-    } else if log.contains("IST received")
-        || log.contains("Receiving IST")
-        || log.contains("received by IST")
-    {
+    } else if log.contains("IST received") || log.contains("Receiving IST") {
         Transfer::Ist
     } else {
         Transfer::None
@@ -1007,7 +1004,7 @@ mod tests {
             Transfer::Ist
         );
         assert_eq!(
-            transfer_kind("WSREP: Applying 12 writeset(s) received by IST"),
+            transfer_kind("WSREP: Receiving IST: 12 writesets, seqnos 40-51"),
             Transfer::Ist
         );
         assert_eq!(

@@ -81,7 +81,7 @@ fn rejoin_by_ist(cluster: &mut Cluster, victim: usize) -> Result<(), TestbedErro
     let log =
         std::fs::read_to_string(&cluster.node(victim)?.layout().error_log).unwrap_or_default();
     assert!(
-        log.contains("received by IST"),
+        log.contains("Receiving IST"),
         "node{victim} did not rejoin by IST:\n{}",
         tail(&log)
     );

@@ -330,10 +330,13 @@ impl Ordering {
             position: Gtid::new(stream.history, data_at),
             view,
         });
-        if !stream.missed.is_empty() {
+        if let (Some(first), Some(last)) = (stream.missed.first(), stream.missed.last()) {
+            // Galera's words: MTR (galera_ist_progress) and DBAs' scripts look for them.
             log::info!(
-                "Applying {} writeset(s) received by IST",
-                stream.missed.len()
+                "Receiving IST: {} writesets, seqnos {}-{}",
+                stream.missed.len(),
+                first.seqno,
+                last.seqno
             );
         }
         for record in stream.missed {
