@@ -250,6 +250,7 @@ unsafe extern "C" fn connect(
         let Some(r) = (unsafe { replicator(w) }) else {
             return WSREP_NODE_FAIL;
         };
+        // SAFETY: the server's strings are NUL-terminated (or null) and valid for this call; `string` copies them.
         let (name, url, donor) = unsafe {
             (
                 string(cluster_name),
@@ -359,6 +360,7 @@ unsafe extern "C" fn commit_order_enter(
         if ws_handle.is_null() || meta.is_null() {
             return WSREP_NODE_FAIL;
         }
+        // SAFETY: both pointers were checked non-null above and point to the server's structs for this call.
         let (handle, meta) = unsafe { (handle_from_c(&*ws_handle), convert::meta_from_c(&*meta)) };
         status(r.commit_order_enter(&handle, &meta))
     })
@@ -378,6 +380,7 @@ unsafe extern "C" fn commit_order_leave(
         if ws_handle.is_null() || meta.is_null() {
             return WSREP_NODE_FAIL;
         }
+        // SAFETY: both pointers were checked non-null above and point to the server's structs for this call.
         let (handle, meta, error) = unsafe {
             (
                 handle_from_c(&*ws_handle),
@@ -398,6 +401,7 @@ unsafe extern "C" fn release(w: *mut wsrep_t, ws_handle: *mut wsrep_ws_handle_t)
         if ws_handle.is_null() {
             return WSREP_OK;
         }
+        // SAFETY: checked non-null above: the server's handle, ours alone for this call.
         let c_handle = unsafe { &mut *ws_handle };
         let mut handle = handle_from_c(c_handle);
         let result = r.release(&mut handle);
@@ -420,6 +424,7 @@ unsafe extern "C" fn replay_trx(
         if ws_handle.is_null() {
             return WSREP_TRX_FAIL;
         }
+        // SAFETY: checked non-null above: the server's handle for this call.
         let handle = unsafe { handle_from_c(&*ws_handle) };
         match r.replay_trx(&handle, RecvCtx(trx_ctx as usize)) {
             Status::Ok => WSREP_OK,
@@ -441,6 +446,7 @@ unsafe extern "C" fn abort_certification(
             None => (Status::Ok, Seqno::UNDEFINED),
         };
         if !victim_seqno.is_null() {
+            // SAFETY: checked non-null above: the server's out-parameter for this call.
             unsafe { *victim_seqno = seqno.0 };
         }
         status(result)
@@ -490,6 +496,7 @@ unsafe extern "C" fn append_key(
             // `key_parts_num` buffers, all valid for the call (we hash them right away).
             let key = unsafe { &*keys.add(i) };
             let parts: Vec<&[u8]> = (0..key.key_parts_num)
+                // SAFETY: `key_parts` holds `key_parts_num` buffers, valid for the call.
                 .map(|j| unsafe { bytes(key.key_parts.add(j)) })
                 .collect();
             result = r.append_key(&mut handle, &parts, kind);
@@ -549,6 +556,7 @@ unsafe extern "C" fn sync_wait(
         let upto = if upto.is_null() {
             None
         } else {
+            // SAFETY: checked non-null above: the server's GTID for this call.
             Some(convert::gtid_from_c(unsafe { &*upto }))
         };
         let timeout = if tout < 0 {
@@ -559,6 +567,7 @@ unsafe extern "C" fn sync_wait(
         match r.sync_wait(upto, timeout) {
             Ok(reached) => {
                 if !gtid.is_null() {
+                    // SAFETY: checked non-null above: the server's out-parameter for this call.
                     unsafe { *gtid = convert::gtid_to_c(reached) };
                 }
                 WSREP_OK
@@ -576,6 +585,7 @@ unsafe extern "C" fn last_committed_id(w: *mut wsrep_t, gtid: *mut wsrep_gtid_t)
             None => Gtid::UNDEFINED,
         };
         if !gtid.is_null() {
+            // SAFETY: checked non-null above: the server's out-parameter for this call.
             unsafe { *gtid = convert::gtid_to_c(value) };
         }
         WSREP_OK
@@ -610,14 +620,17 @@ unsafe extern "C" fn to_execute_start(
         // SAFETY: keys/action arrays have keys_num/count valid entries for the call.
         let key_list: Vec<Vec<&[u8]>> = (0..if keys.is_null() { 0 } else { keys_num })
             .map(|i| {
+                // SAFETY: `i < keys_num`, and `keys` has `keys_num` entries valid for the call.
                 let key = unsafe { &*keys.add(i) };
                 (0..key.key_parts_num)
+                    // SAFETY: `key_parts` holds `key_parts_num` buffers, valid for the call.
                     .map(|j| unsafe { bytes(key.key_parts.add(j)) })
                     .collect()
             })
             .collect();
         let mut payload = Vec::new();
         for i in 0..if action.is_null() { 0 } else { count } {
+            // SAFETY: `i < count`, and `action` has `count` buffers valid for the call.
             payload.extend_from_slice(unsafe { bytes(action.add(i)) });
         }
         let mut out = TrxMeta::UNDEFINED;
@@ -640,6 +653,7 @@ unsafe extern "C" fn to_execute_end(
         let Some(r) = (unsafe { replicator(w) }) else {
             return WSREP_CONN_FAIL;
         };
+        // SAFETY: the error buffer is the server's for this call (or null, which `bytes` reads as empty).
         status(r.to_execute_end(conn_id, unsafe { bytes(error) }))
     })
 }
@@ -681,6 +695,7 @@ unsafe extern "C" fn sst_sent(
         let gtid = if state_id.is_null() {
             Gtid::UNDEFINED
         } else {
+            // SAFETY: checked non-null above: the server's GTID for this call.
             convert::gtid_from_c(unsafe { &*state_id })
         };
         status(r.sst_sent(gtid, rcode))
@@ -701,6 +716,7 @@ unsafe extern "C" fn sst_received(
         let gtid = if state_id.is_null() {
             Gtid::UNDEFINED
         } else {
+            // SAFETY: checked non-null above: the server's GTID for this call.
             convert::gtid_from_c(unsafe { &*state_id })
         };
         status(r.sst_received(gtid, rcode))

@@ -167,6 +167,7 @@ fn mariadbd_s_view_of_the_provider_holds_from_loader_to_free() {
     let w: *mut wsrep_t = &mut *table;
     // SAFETY: the loader filled every member.
     let t = unsafe { &*w };
+    // SAFETY: `version` is a static NUL-terminated string of the library.
     assert_eq!(unsafe { CStr::from_ptr(t.version) }.to_str().unwrap(), "26");
     let members = [
         t.init.is_some(),
@@ -224,7 +225,7 @@ fn mariadbd_s_view_of_the_provider_holds_from_loader_to_free() {
         provider_version.starts_with("26.4.") && provider_version.contains("trireme"),
         "{provider_version}"
     );
-    // SAFETY (all calls below): `w` is the table the loader filled; arguments are valid for
+    // SAFETY: (all calls below) `w` is the table the loader filled; arguments are valid for
     // each call as the contract describes.
     unsafe {
         // free before init, and twice: nothing happens (contract §1.1: free is called twice).

@@ -39,6 +39,19 @@ fn longest_gap(mut times: Vec<f64>, from: f64, to: f64) -> f64 {
     times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
+/// A child process that is killed and reaped when the test leaves early (an error or a
+/// failed assertion), so no arbitrator outlives its test.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -203,9 +216,9 @@ fn after_every_node_crashed_the_cluster_re_forms_itself_with_pc_recovery(
     for i in 0..3 {
         positions.push(cluster.node(i)?.recover_position()?);
     }
-    for i in 0..3 {
+    for (i, position) in positions.into_iter().enumerate() {
         let opts = trireme_testbed::StartOptions {
-            start_position: Some(positions[i].clone()),
+            start_position: Some(position),
             cluster_address: Some(format!("gcomm://{everyone}")),
             new_cluster: false,
             no_wait: true,
@@ -259,15 +272,17 @@ fn two_data_nodes_and_an_arbitrator_survive_the_loss_of_either_data_node(
         let mut cluster = Cluster::start(trireme_spec(2, &base, port_base))?;
         let seed = format!("gcomm://127.0.0.1:{}", cluster.node(0)?.ports().repl);
         let log = base.path().join(format!("arbitrator-{victim}.log"));
-        let mut arbitrator = std::process::Command::new(arbitrator_binary())
-            .args(["--address", &seed, "--group", "trireme", "--name", "arb"])
-            .args([
-                "--options",
-                &format!("gmcast.listen_addr=tcp://127.0.0.1:{}", port_base + 9),
-            ])
-            .args(["--log", log.to_str().unwrap()])
-            .spawn()
-            .expect("start the arbitrator");
+        let mut arbitrator = Reaped(
+            std::process::Command::new(arbitrator_binary())
+                .args(["--address", &seed, "--group", "trireme", "--name", "arb"])
+                .args([
+                    "--options",
+                    &format!("gmcast.listen_addr=tcp://127.0.0.1:{}", port_base + 9),
+                ])
+                .args(["--log", log.to_str().unwrap()])
+                .spawn()
+                .expect("start the arbitrator"),
+        );
         let wait_size = |node: &trireme_testbed::Node, want: &str| {
             for _ in 0..100 {
                 if node
@@ -306,10 +321,10 @@ fn two_data_nodes_and_an_arbitrator_survive_the_loss_of_either_data_node(
         // The arbitrator leaves cleanly on SIGTERM and the survivor then stands alone
         // (a clean leave shrinks the component, as in Galera).
         std::process::Command::new("/usr/bin/kill")
-            .args(["-TERM", &arbitrator.id().to_string()])
+            .args(["-TERM", &arbitrator.0.id().to_string()])
             .status()
             .ok();
-        let status = arbitrator.wait().expect("arbitrator exit");
+        let status = arbitrator.0.wait().expect("arbitrator exit");
         assert!(
             status.success(),
             "arbitrator exit {status:?}: {}",

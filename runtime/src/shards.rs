@@ -25,9 +25,10 @@ pub(crate) enum ShardCommand {
     AttachCert {
         cert: CertSlice,
     },
-    /// The GCache slice this shard owns until `Detach`.
+    /// The GCache slice this shard owns until `Detach` (boxed: sent once per session, it
+    /// would otherwise make every command on the hot path as large as itself).
     AttachGCache {
-        gcache: GCacheSlice,
+        gcache: Box<GCacheSlice>,
     },
     Check {
         seqno: Seqno,
@@ -198,7 +199,7 @@ impl Shard {
                 self.close_gcache();
                 self.board
                     .publish_gcache_range(self.index as usize, gcache.range());
-                self.gcache = Some(gcache);
+                self.gcache = Some(*gcache);
             }
             ShardCommand::Check { seqno, ws } => {
                 let partial = match &self.cert {

@@ -415,7 +415,9 @@ impl Ordering {
                 let mut slices = slices.into_iter();
                 self.gcache = slices.next();
                 for (link, slice) in self.links.iter().zip(slices) {
-                    link.send(ShardCommand::AttachGCache { gcache: slice });
+                    link.send(ShardCommand::AttachGCache {
+                        gcache: Box::new(slice),
+                    });
                 }
             }
             Err(e) => {
