@@ -73,6 +73,12 @@ impl Ordering {
         let Some(session) = &mut self.session else {
             return;
         };
+        if session.leaving {
+            // Shutting down: a state transfer now would start MariaDB's joiner script in a
+            // server that is stopping, and the shutdown would wait for it for good (MTR
+            // galera_3nodes.galera_allowlist). What follows stays held; the leave completes.
+            return;
+        }
         let Mode::Awaiting(awaiting) = &mut session.mode else {
             return;
         };
@@ -108,8 +114,13 @@ impl Ordering {
         // A note: after a partition this is the expected way back (Galera logs its IST as notes).
         log::info!(
             "This node missed seqnos {}..{start_seqno} while away (the group's log no longer \
-             holds them); rejoining by state transfer",
-            Seqno(session.last_seqno.0 + 1)
+             holds them); {}",
+            Seqno(session.last_seqno.0 + 1),
+            if session.leaving {
+                "not rejoining: this node is leaving"
+            } else {
+                "rejoining by state transfer"
+            }
         );
         session.mode = Mode::Awaiting(Box::new(Awaiting::new(view.filter(|v| v.primary))));
         // Certification restarts from the donor's index at the transfer point.
