@@ -57,9 +57,12 @@ pub unsafe extern "C" fn wsrep_loader(hptr: *mut wsrep_t) -> c_int {
 }
 
 /// The allowlist service the server passed at init (`{callback, context}`), kept until
-/// deinit. Trireme does not call it yet (connections from peers are checked by cluster name
-/// only); it is kept so that a later release can without an interface change.
+/// deinit: every peer connection, in or out, is checked against it by its IP
+/// (`mysql.wsrep_allowlist`; an empty table allows everyone, the server decides).
 static ALLOWLIST: AtomicUsize = AtomicUsize::new(0);
+
+/// `WSREP_ALLOWLIST_KEY_IP` (wsrep_allowlist_service.h).
+const ALLOWLIST_KEY_IP: c_int = 0;
 
 /// # Safety
 /// `service` is NULL or points to a `wsrep_allowlist_service_v1_t` that stays valid until
@@ -69,12 +72,41 @@ pub unsafe extern "C" fn wsrep_init_allowlist_service_v1(
     service: *mut wsrep_allowlist_service_v1_t,
 ) -> c_int {
     ALLOWLIST.store(service as usize, Ordering::Release);
+    if !service.is_null() {
+        trireme_replicator::set_peer_filter(Some(Box::new(peer_allowed)));
+    }
     0
 }
 
 #[no_mangle]
 pub extern "C" fn wsrep_deinit_allowlist_service_v1() {
+    trireme_replicator::set_peer_filter(None);
     ALLOWLIST.store(0, Ordering::Release);
+}
+
+/// Asks the server whether `ip` is in its allowlist (WSREP_OK: allowed).
+fn peer_allowed(ip: std::net::IpAddr) -> bool {
+    let service = ALLOWLIST.load(Ordering::Acquire) as *const wsrep_allowlist_service_v1_t;
+    if service.is_null() {
+        return true;
+    }
+    // SAFETY: non-null, and the server keeps its service struct valid until deinit, which
+    // removes this filter first.
+    let service = unsafe { &*service };
+    let Some(callback) = service.allowlist_cb else {
+        return true;
+    };
+    // NUL-terminated as well: the server may read the value as a C string (Galera passes
+    // one), and `len` still counts the address alone.
+    let text = format!("{ip}\0");
+    let value = wsrep_buf_t {
+        ptr: text.as_ptr().cast(),
+        len: text.len() - 1,
+    };
+    // SAFETY: the server's callback with its own context; `value` points to `text`, alive for
+    // the call, and the server only reads it.
+    let answer = unsafe { callback(service.context, ALLOWLIST_KEY_IP, &value) };
+    answer == WSREP_OK
 }
 
 /// Node isolation mode (0 not isolated, 1 isolated, 2 force disconnect), read by the network

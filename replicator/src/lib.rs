@@ -45,6 +45,8 @@ use trx::{AbortAnswer, Outcome, Phase, TrxRegistry};
 
 pub use server::{ApplyOutcome, RecvCtx, Server, TrxMeta, WsHandle};
 pub use status::{ProviderError, Status};
+/// The peer filter the library installs from MariaDB's allowlist service.
+pub use trireme_runtime::{set_peer_filter, PeerFilter};
 
 /// Trireme's release, shown in `wsrep_provider_version`.
 pub const TRIREME_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -36,6 +36,7 @@ pub mod transfer;
 
 pub use api::{ConnectMode, ConnectRequest, Delivered, Sink, Token, Verdict};
 pub use config::RuntimeConfig;
+pub use peers::{set_peer_filter, PeerFilter};
 
 use crossbeam_channel::{bounded, Sender};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};

@@ -199,6 +199,10 @@ impl Peers {
                 log::debug!("gmcast.isolate: refusing {conn} from {peer}");
                 self.transport.close(conn);
             }
+            NetEvent::Accepted { conn, peer } if !peer_allowed(peer.ip()) => {
+                not_allowed(peer.ip());
+                self.transport.close(conn);
+            }
             NetEvent::Accepted { conn, peer } => {
                 log::debug!("accepted {conn} from {peer}");
                 self.conns.insert(
@@ -212,6 +216,10 @@ impl Peers {
                 self.send_on(conn, &group.hello());
             }
             NetEvent::Connected { conn, .. } if self.isolated => self.drop_conn(group, conn),
+            NetEvent::Connected { conn, peer } if !peer_allowed(peer.ip()) => {
+                not_allowed(peer.ip());
+                self.drop_conn(group, conn);
+            }
             NetEvent::Connected { conn, peer } => {
                 log::debug!("connected {conn} to {peer}");
                 self.send_on(conn, &group.hello());
@@ -390,5 +398,48 @@ impl Peers {
                 .poll(&mut events, Some(Duration::from_millis(20)), wake_fd);
             events.clear();
         }
+    }
+}
+
+/// Decides whether a peer's IP may connect: MariaDB's `mysql.wsrep_allowlist`, asked through
+/// the allowlist service the server hands the library (installed by the `ffi` crate). `None`:
+/// every peer may connect.
+pub type PeerFilter = Box<dyn Fn(std::net::IpAddr) -> bool + Send + Sync>;
+
+static PEER_FILTER: std::sync::RwLock<Option<PeerFilter>> = std::sync::RwLock::new(None);
+
+/// Installs (or, with `None`, removes) the filter every connection is checked against.
+pub fn set_peer_filter(filter: Option<PeerFilter>) {
+    if let Ok(mut slot) = PEER_FILTER.write() {
+        *slot = filter;
+    }
+}
+
+fn peer_allowed(ip: std::net::IpAddr) -> bool {
+    match PEER_FILTER.read() {
+        Ok(slot) => slot.as_ref().is_none_or(|allowed| allowed(ip)),
+        Err(_) => true,
+    }
+}
+
+/// Galera's words (MTR suppresses them by this text); once per IP every 10 s, since a refused
+/// peer keeps trying.
+fn not_allowed(ip: std::net::IpAddr) {
+    static LOGGED: std::sync::Mutex<Vec<(std::net::IpAddr, Instant)>> =
+        std::sync::Mutex::new(Vec::new());
+    let due = match LOGGED.lock() {
+        Ok(mut logged) => {
+            let now = Instant::now();
+            logged.retain(|(_, at)| now.duration_since(*at) < Duration::from_secs(10));
+            let due = !logged.iter().any(|(seen, _)| *seen == ip);
+            if due {
+                logged.push((ip, now));
+            }
+            due
+        }
+        Err(_) => true,
+    };
+    if due {
+        log::warn!("Connection not allowed, IP {ip} not found in allowlist.");
     }
 }
