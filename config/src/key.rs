@@ -31,6 +31,7 @@ pub const GMCAST_SEGMENT: &str = "gmcast.segment";
 pub const IST_RECV_ADDR: &str = "ist.recv_addr";
 pub const IST_RECV_BIND: &str = "ist.recv_bind";
 pub const PC_BOOTSTRAP: &str = "pc.bootstrap";
+pub const PC_IGNORE_QUORUM: &str = "pc.ignore_quorum";
 pub const PC_IGNORE_SB: &str = "pc.ignore_sb";
 pub const PC_RECOVERY: &str = "pc.recovery";
 pub const PC_WAIT_PRIM_TIMEOUT: &str = "pc.wait_prim_timeout";
@@ -86,6 +87,7 @@ pub(crate) const ALL: &[&str] = &[
     IST_RECV_ADDR,
     IST_RECV_BIND,
     PC_BOOTSTRAP,
+    PC_IGNORE_QUORUM,
     PC_IGNORE_SB,
     PC_RECOVERY,
     PC_WAIT_PRIM_TIMEOUT,

@@ -351,6 +351,10 @@ impl Options {
         self.boolean(key::PC_IGNORE_SB, false)
     }
 
+    pub fn pc_ignore_quorum(&self) -> bool {
+        self.boolean(key::PC_IGNORE_QUORUM, false)
+    }
+
     pub fn pc_recovery(&self) -> bool {
         self.boolean(key::PC_RECOVERY, true)
     }

@@ -262,7 +262,7 @@ impl Replicator {
         });
         let sink: Arc<dyn Sink> = shared.clone();
         let runtime = Runtime::start(runtime_config, sink)?;
-        runtime.set_ignore_split_brain(lock(&shared.options).pc_ignore_sb());
+        runtime.set_ignore_split_brain(shared.ignores_quorum());
         runtime.set_auto_evict(lock(&shared.options).evs_auto_evict());
         let _ = shared.runtime.set(runtime);
         Ok(Replicator { shared })
@@ -278,8 +278,8 @@ impl Replicator {
                 Change::Set { key, new, .. } => {
                     log::info!("Provider option changed: {key} = {new}");
                     self.shared.refresh_flow_limits();
-                    let ignore_sb = lock(&self.shared.options).pc_ignore_sb();
-                    self.shared.runtime().set_ignore_split_brain(ignore_sb);
+                    let ignore = self.shared.ignores_quorum();
+                    self.shared.runtime().set_ignore_split_brain(ignore);
                     let auto_evict = lock(&self.shared.options).evs_auto_evict();
                     self.shared.runtime().set_auto_evict(auto_evict);
                     if key == "gmcast.isolate" {
@@ -1193,6 +1193,13 @@ impl Shared {
     fn reset_orders(&self, position: Seqno) {
         self.orders.reset(position);
         self.applied.reset(position);
+    }
+
+    /// `pc.ignore_sb` or `pc.ignore_quorum`: Trireme re-forms a primary component of the
+    /// members left on any loss of quorum, which serves both (an even split is one case).
+    fn ignores_quorum(&self) -> bool {
+        let options = lock(&self.options);
+        options.pc_ignore_sb() || options.pc_ignore_quorum()
     }
 
     fn refresh_flow_limits(&self) {
