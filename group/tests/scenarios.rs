@@ -8,11 +8,15 @@ use sim::{Options, Sim, SlotState};
 use trireme_group::{ControlEntry, Event, Group, GroupConfig, ProposeError};
 
 fn calm(nodes: usize) -> Sim {
+    Sim::new(7, calm_options(nodes))
+}
+
+fn calm_options(nodes: usize) -> Options {
     let mut o = Options::calm(nodes);
     o.election_ticks = 20;
     o.heartbeat_ticks = 2;
     o.suspect_ticks = 100;
-    Sim::new(7, o)
+    o
 }
 
 #[test]
@@ -434,10 +438,7 @@ fn state_request_names_the_same_synced_donor_on_every_node() {
 
 #[test]
 fn a_node_removed_auto_evict_times_is_refused_until_it_restarts() {
-    let mut o = Options::calm(3);
-    o.election_ticks = 20;
-    o.heartbeat_ticks = 2;
-    o.suspect_ticks = 100;
+    let mut o = calm_options(3);
     o.auto_evict = 2;
     let mut sim = Sim::new(7, o);
     sim.form();

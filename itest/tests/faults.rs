@@ -39,6 +39,23 @@ fn longest_gap(mut times: Vec<f64>, from: f64, to: f64) -> f64 {
     times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
+/// Waits up to 30 s for `text` in the log at `path`, past its first `from` bytes.
+fn wait_for_log(path: &std::path::Path, from: usize, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.get(from..).unwrap_or_default().contains(text) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never logged {text:?}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A child process that is killed and reaped when the test leaves early (an error or a
 /// failed assertion), so no arbitrator outlives its test.
 struct Reaped(std::process::Child);
@@ -737,17 +754,7 @@ fn a_node_removed_auto_evict_times_or_evicted_by_an_operator_stays_out_until_res
             st.get("wsrep_evs_evict_list") == Some(&victim_id)
         })?;
     let log_path = cluster.node(2)?.layout().error_log.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log_path)
-        .unwrap_or_default()
-        .contains("This node was evicted from the cluster")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "node2 never logged its eviction"
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_log(&log_path, 0, "This node was evicted from the cluster");
     thread::sleep(Duration::from_secs(3));
     let node2 = cluster.node(2)?;
     assert_eq!(node2.status_var("wsrep_ready")?.as_deref(), Some("OFF"));
@@ -799,22 +806,7 @@ fn a_node_removed_auto_evict_times_or_evicted_by_an_operator_stays_out_until_res
                 && two_left(st)
         },
     )?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if log
-            .get(mark..)
-            .unwrap_or_default()
-            .contains("evicted by an operator")
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "node2 never logged the operator's eviction"
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_log(&log_path, mark, "evicted by an operator");
     cluster
         .node(1)?
         .exec("SET GLOBAL wsrep_provider_options = 'evs.evict='")?;
