@@ -6,6 +6,15 @@
 //!
 //! The limit scales with the cluster as Galera's does: `fc_limit * sqrt(members)`, resuming
 //! at `limit * fc_factor`. A desynced node (`wsrep_desync`, a donor) never asks to stop.
+//!
+//! A node catching up after a state transfer (or a donor after its pause) was handed its
+//! backlog all at once: IST brings thousands of writesets into the queue in one go. Stopping
+//! the cluster until that drains stalled every writer for as long as the catch-up took
+//! (0.6 to 4 s in the fault suite's rejoin). Galera stalls the same way. Here the backlog
+//! it was handed is an allowance, lowered as the queue drains: the node asks to stop only
+//! when its queue grows by more than a margin (the limit, at least `CATCH_UP_GROWTH`)
+//! above the lowest it has been since. So it still cannot fall ever further behind, and the
+//! cluster does not wait for a backlog that is only shrinking.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -37,7 +46,16 @@ struct State {
     decisions: u64,
     /// When `owed_resume` last sent a resume (it sends at most one a second).
     repaired_at: Option<Instant>,
+    /// Catching up: the backlog still allowed above the limits (see the module docs).
+    allowance: usize,
+    catching_up: bool,
 }
+
+/// How far a catching-up node's queue may grow above its lowest point before it asks the
+/// cluster to stop, if that is more than the plain limit: a node fresh from a state transfer
+/// applies slowly for a while (a cold buffer pool, on a host busy with the transfer), and
+/// stopping the cluster for every few writesets of that made the rejoin's stall.
+const CATCH_UP_GROWTH: usize = 512;
 
 pub struct FlowControl {
     state: Mutex<State>,
@@ -96,10 +114,22 @@ impl FlowControl {
     /// the whole cluster stayed paused. Checks are serialized by the lock and each reads the
     /// length it judges, so the last check after the last change judges the real length.
     pub fn on_queue(&self, len: &dyn Fn() -> usize, exempt: bool) -> Option<(u64, bool)> {
-        let upper = self.upper.load(Ordering::Relaxed);
-        let lower = self.lower.load(Ordering::Relaxed);
         let mut st = self.state();
         let len = len();
+        // Lowered only while no stop is asked: a stop waits for the queue to drain back
+        // under the allowance it was sent with.
+        if !st.requested {
+            st.allowance = st.allowance.min(len);
+        }
+        let (mut upper, mut lower) = (
+            self.upper.load(Ordering::Relaxed),
+            self.lower.load(Ordering::Relaxed),
+        );
+        if st.catching_up {
+            let grow = CATCH_UP_GROWTH.saturating_sub(upper);
+            upper += st.allowance + grow;
+            lower += st.allowance + grow;
+        }
         let send = if (!st.requested || st.stale) && !exempt && len > upper {
             st.requested = true;
             st.stale = false;
@@ -116,6 +146,21 @@ impl FlowControl {
             st.decisions += 1;
             (st.decisions, stop)
         })
+    }
+
+    /// The queue now holds a backlog handed over at once (state transfer, the end of a
+    /// donor's pause): it is allowed above the limits while it drains.
+    pub fn begin_catch_up(&self, backlog: usize) {
+        let mut st = self.state();
+        st.allowance = st.allowance.max(backlog);
+        st.catching_up = true;
+    }
+
+    /// Caught up (synced): the plain limits again.
+    pub fn end_catch_up(&self) {
+        let mut st = self.state();
+        st.allowance = 0;
+        st.catching_up = false;
     }
 
     /// A member's stop or resume, in total order.
@@ -268,6 +313,26 @@ mod tests {
         let s = fc.stats();
         assert_eq!(s.sent, 2);
         assert!(!s.requested);
+    }
+
+    #[test]
+    fn a_catching_up_node_stops_only_when_its_backlog_grows_by_more_than_the_limit() {
+        let fc = FlowControl::new(16, 0.5);
+        fc.begin_catch_up(5000);
+        // Draining a handed-over backlog never stops the cluster.
+        assert_eq!(stop(&fc, 5000, false), None);
+        assert_eq!(stop(&fc, 3000, false), None);
+        // Growing back by the catch-up margin is allowed; beyond it is not (it is falling
+        // behind).
+        assert_eq!(stop(&fc, 3000 + CATCH_UP_GROWTH, false), None);
+        assert_eq!(stop(&fc, 3001 + CATCH_UP_GROWTH, false), Some(true));
+        // The allowance stays put while the stop is in force: resume under it again.
+        let resume_at = 3000 + CATCH_UP_GROWTH - 8;
+        assert_eq!(stop(&fc, resume_at + 1, false), None);
+        assert_eq!(stop(&fc, resume_at, false), Some(false));
+        // Caught up: the plain limits.
+        fc.end_catch_up();
+        assert_eq!(stop(&fc, 100, false), Some(true));
     }
 
     #[test]

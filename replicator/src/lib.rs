@@ -85,6 +85,9 @@ struct NodeState {
     cluster_name: String,
     /// This node is donating state (between the donation and `sst_sent`).
     donating: bool,
+    /// The donation holds the pause gate (SST copies the data, which must stay at the
+    /// donation point; IST copies nothing and does not pause).
+    donation_paused: bool,
     /// The joiner of the current donation, told if it fails.
     donee: Option<NodeId>,
     /// The donor names of `connect`, for the joiner's request.
@@ -173,6 +176,10 @@ const ECANCELED: i32 = 125;
 /// How long the final view waits for what was delivered before it to commit.
 const FINAL_DRAIN: Duration = Duration::from_secs(10);
 
+/// How long an applier waits for the commits before a "synced" report before it queues the
+/// report again and takes other work.
+const SYNCED_RECHECK: Duration = Duration::from_millis(20);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -241,6 +248,7 @@ impl Replicator {
                 saved,
                 cluster_name: String::new(),
                 donating: false,
+                donation_paused: false,
                 donee: None,
                 donor_names: Vec::new(),
                 join_position: Gtid::UNDEFINED,
@@ -1374,14 +1382,24 @@ impl Shared {
                 position,
                 bypass,
             } => {
-                // Nothing applies or commits here from this point of the order until the SST
-                // script is done: the state it copies is exactly `position` (Galera's donor
-                // is paused the same way while rsync copies).
-                if gate.pauses == 0 {
-                    gate.paused_at = gate.dispatched;
+                // SST: nothing applies or commits here from this point of the order until
+                // the script is done: the state it copies is exactly `position`.
+                // IST: the stream already left (GCache and index at `position`); the data is
+                // not copied, so nothing pauses. A pause here held the ordering of this
+                // node's own writesets; their clients kept row locks an earlier applier
+                // waited for, and the donation never started (fault suite, clean_restart).
+                let paused = !bypass;
+                if paused {
+                    if gate.pauses == 0 {
+                        gate.paused_at = gate.dispatched;
+                    }
+                    gate.pauses += 1;
                 }
-                gate.pauses += 1;
-                lock(&self.node).donating = true;
+                {
+                    let mut node = lock(&self.node);
+                    node.donating = true;
+                    node.donation_paused = paused;
+                }
                 self.queue.push(Work::Donate {
                     joiner,
                     request,
@@ -1400,9 +1418,8 @@ impl Shared {
                     if view.is_some() {
                         node.view = view;
                     }
-                    if node.member == MemberState::Joiner {
-                        node.member = MemberState::Joined;
-                    }
+                    // Still Joiner while what IST brought is handed to the queue (as in
+                    // Galera); Joined at `CaughtUp`.
                 }
                 self.set_transfer(Transfer::Done);
                 // The data now belongs to this history; its exact seqno is known again only
@@ -1414,6 +1431,14 @@ impl Shared {
                 }
             }
             Delivered::CaughtUp => {
+                {
+                    let mut node = lock(&self.node);
+                    if node.member == MemberState::Joiner {
+                        node.member = MemberState::Joined;
+                    }
+                }
+                // What IST and the held events put in the queue is drained, not waited for.
+                self.flow.begin_catch_up(self.queue.len());
                 // Synced once the appliers have committed what came before this.
                 self.queue.push(Work::Synced(gate.dispatched));
             }
@@ -1469,8 +1494,18 @@ impl Shared {
                     self.views_done.notify_all();
                 }
                 Work::Synced(upto) => {
-                    let _ = self.orders.wait_committed(upto, None, &|| false);
-                    self.report_synced()
+                    // Not an unbounded wait on an applier: what must commit first may need
+                    // this very thread (the next queued writeset), or wait on locks an
+                    // applier must take. Look again later, behind what is queued.
+                    match self
+                        .orders
+                        .wait_committed(upto, Some(SYNCED_RECHECK), &|| false)
+                    {
+                        Err(WaitEnd::TimedOut) => {
+                            self.queue.push(Work::Synced(upto));
+                        }
+                        _ => self.report_synced(),
+                    }
                 }
                 Work::Joined {
                     view,
@@ -1762,15 +1797,17 @@ impl Shared {
         }
     }
 
-    /// Ends the pause taken at the donation point (also done by `sst_sent`).
+    /// Ends the donation: the pause taken at the donation point, if any, is released.
     fn release_donation_pause(&self) {
+        let paused = std::mem::replace(&mut lock(&self.node).donation_paused, false);
         let mut gate = lock(&self.gate);
-        if gate.pauses > 0 {
+        if paused && gate.pauses > 0 {
             gate.pauses -= 1;
             if gate.pauses == 0 {
                 while let Some(event) = gate.held.pop_front() {
                     self.dispatch(&mut gate, event);
                 }
+                self.flow.begin_catch_up(self.queue.len());
             }
         }
         let upto = gate.dispatched;
@@ -1795,6 +1832,7 @@ impl Shared {
             }
         };
         if report {
+            self.flow.end_catch_up();
             log::info!("Synced with the group");
             if !self.server.synced() {
                 log::error!("The server refused the synced callback");
