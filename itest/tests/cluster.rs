@@ -819,3 +819,47 @@ fn a_node_joins_by_mariabackup_sst() -> Result<(), TestbedError> {
     base.passed();
     Ok(())
 }
+
+/// A node joins by SST (rsync) while both other nodes take writes: the donor keeps
+/// committing its own clients' transactions until MariaDB's script locks it (FLUSH TABLES
+/// WITH READ LOCK), and the joiner starts from wherever that lock put the data.
+#[test]
+fn a_node_joins_by_sst_while_the_others_take_writes() -> Result<(), TestbedError> {
+    if skip("a_node_joins_by_sst_while_the_others_take_writes") {
+        return Ok(());
+    }
+    let base = TempBase::new("sstload");
+    let mut cluster = three_nodes(&base, 23840)?;
+    trireme_testbed::create_database(cluster.node(0)?, "sbtest")?;
+    let targets: Vec<SysbenchTarget> = cluster.nodes().iter().map(SysbenchTarget::socket).collect();
+    let load = workload("oltp_write_only", 4, Duration::from_secs(25));
+    load.prepare(&targets[0])?;
+    // Node 2 comes back with no position: a full SST, not IST.
+    cluster.node_mut(2)?.stop()?;
+    let grastate = cluster.node(2)?.layout().datadir.join("grastate.dat");
+    std::fs::remove_file(&grastate).expect("node2's grastate.dat");
+    let marks: Vec<usize> = cluster.nodes().iter().map(log_len).collect();
+    let writers = targets[..2].to_vec();
+    let running = thread::spawn(move || load.run_concurrently(&writers));
+    thread::sleep(Duration::from_secs(5));
+    let joined = cluster.restart_node(2, None);
+    let reports = running.join().expect("the sysbench thread");
+    joined.inspect_err(|_| eprintln!("{}", diagnose(&cluster)))?;
+    for report in reports? {
+        assert_ran(&report);
+    }
+    let joiner_log = log_since(cluster.node(2)?, marks[2]);
+    assert!(
+        joiner_log.contains("rsync SST completed on joiner"),
+        "node2 did not join by SST:\n{joiner_log}"
+    );
+    let donor_logs: String = [0, 1]
+        .iter()
+        .map(|&i| log_since(cluster.node(i).expect("a node"), marks[i]))
+        .collect();
+    assert!(donor_logs.contains("Donating SST to"), "{donor_logs}");
+    assert_identical(&cluster)?;
+    assert_no_errors_logged(&cluster);
+    base.passed();
+    Ok(())
+}

@@ -1014,6 +1014,11 @@ impl Replicator {
             while let Some(event) = gate.held.pop_front() {
                 self.shared.dispatch(&mut gate, event);
             }
+            // A desynced node (FLUSH TABLES WITH READ LOCK desyncs) drains what it held
+            // until it reports synced again.
+            if lock(&self.shared.node).member != MemberState::Synced {
+                self.shared.flow.begin_catch_up(self.shared.queue.len());
+            }
         }
         Status::Ok
     }
@@ -1304,6 +1309,11 @@ impl Shared {
                 local,
             } => {
                 gate.dispatched = gate.dispatched.max(seqno);
+                if local.is_none() && seqno <= self.orders.last_committed() {
+                    // Already in the data: an SST locked its donor past the donation point
+                    // (the joiner's stream of events starts there). Certified, not applied.
+                    return;
+                }
                 let depends_on = match verdict {
                     Verdict::Pass { depends_on } => depends_on,
                     Verdict::Conflict { .. } => Seqno::UNDEFINED,
@@ -1382,13 +1392,18 @@ impl Shared {
                 position,
                 bypass,
             } => {
-                // SST: nothing applies or commits here from this point of the order until
-                // the script is done: the state it copies is exactly `position`.
                 // IST: the stream already left (GCache and index at `position`); the data is
-                // not copied, so nothing pauses. A pause here held the ordering of this
-                // node's own writesets; their clients kept row locks an earlier applier
-                // waited for, and the donation never started (fault suite, clean_restart).
-                let paused = !bypass;
+                // not copied, so nothing pauses.
+                // SST by rsync or mariabackup: the script locks the server itself (FLUSH
+                // TABLES WITH READ LOCK, BACKUP STAGE: our `pause`) and reports the position
+                // it locked at, at or after `position`; the joiner starts from there. So
+                // nothing pauses here either, as with Galera. A pause here held the ordering
+                // of this node's own writesets: their clients kept row locks an earlier
+                // applier waited for, and MariaDB's FLUSH TABLES WITH READ LOCK waited for
+                // those clients (a donor under write load never donated).
+                // Other methods (mysqldump) copy a running server at the position they are
+                // given: the donor stops here, at exactly `position`, until `sst_sent`.
+                let paused = !bypass && !sst_locks_the_server(&request);
                 if paused {
                     if gate.pauses == 0 {
                         gate.paused_at = gate.dispatched;
@@ -1528,7 +1543,29 @@ impl Shared {
                     ist_from,
                     position,
                     bypass,
-                } => self.donate(ctx, joiner, &request, ist_from, position, bypass),
+                } => {
+                    // An SST copies committed data: what was ordered up to the donation point
+                    // commits first (Galera drains its monitors here). Not an unbounded wait
+                    // on an applier: the rest may need this thread.
+                    let drained = bypass
+                        || lock(&self.node).donation_paused
+                        || self.applied.wait_committed(
+                            position.seqno,
+                            Some(SYNCED_RECHECK),
+                            &|| false,
+                        ) != Err(WaitEnd::TimedOut);
+                    if drained {
+                        self.donate(ctx, joiner, &request, ist_from, position, bypass);
+                    } else {
+                        self.queue.push(Work::Donate {
+                            joiner,
+                            request,
+                            ist_from,
+                            position,
+                            bypass,
+                        });
+                    }
+                }
                 Work::Final { view } => {
                     self.deliver_final(ctx, view);
                     return Status::Ok;
@@ -1893,6 +1930,15 @@ impl Sink for Shared {
     fn committed(&self) -> Seqno {
         self.orders.last_committed()
     }
+}
+
+/// Does this SST method lock the donor itself and report the position it locked at? MariaDB's
+/// request is `method NUL address...`. rsync and mariabackup do (FLUSH TABLES WITH READ
+/// LOCK / BACKUP STAGE BLOCK_COMMIT, which reach `pause`); mysqldump and unknown scripts are
+/// given a position and trusted to copy exactly that.
+fn sst_locks_the_server(request: &[u8]) -> bool {
+    let method = request.split(|b| *b == 0).next().unwrap_or_default();
+    matches!(method, b"rsync" | b"rsync_wan" | b"mariabackup")
 }
 
 /// Galera's rule for the starting position: the saved file first; its seqno is trusted unless

@@ -267,20 +267,22 @@ impl Ordering {
             self.fail_transfer(reason);
             return;
         }
-        // SST: the script brought the data to D. IST: the data stays where it was (the
-        // joiner's own position P, handed back by the donor's script) and the stream carries
-        // (P, D].
-        let data_at = if stream.ist_from.is_defined() {
-            stream.ist_from
+        // SST: the script brought the data to where it locked the donor, at or after D (the
+        // donor kept committing until then, as Galera's does); the held events up to there
+        // are certified but not applied. IST: the data stays where it was (the joiner's own
+        // position P, handed back by the donor's script) and the stream carries (P, D].
+        let ist = stream.ist_from.is_defined();
+        let (data_at, cached_from) = if ist {
+            (stream.ist_from, stream.ist_from)
         } else {
-            position
+            (gtid.seqno, position)
         };
         // After IST the server may report a lower seqno than ours when the last events it
         // missed were writesets that failed certification (they leave no trace in InnoDB).
-        let seqno_ok = if stream.ist_from.is_defined() {
+        let seqno_ok = if ist {
             gtid.seqno <= data_at
         } else {
-            gtid.seqno == data_at
+            gtid.seqno >= position
         };
         if stream.position != position || !seqno_ok || gtid.history != stream.history {
             let reason = format!(
@@ -328,12 +330,12 @@ impl Ordering {
             }
         }
         self.publish_index_size();
-        self.open_gcache(stream.history, data_at);
+        self.open_gcache(stream.history, cached_from);
         if let Some(view) = &view {
             self.save_view(view);
         }
         log::info!(
-            "State transfer complete at {}:{position}; {} held event(s) follow",
+            "State transfer complete at {}:{position} (data at {data_at}); {} held event(s) follow",
             stream.history,
             awaiting.held.len().saturating_sub(request_index + 1)
         );
