@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 use trireme_itest::{skip, status_is, trireme_spec, Session, TempBase};
-use trireme_testbed::{checksum_all, differences, Cluster, TestbedError};
+use trireme_testbed::{checksum_all, differences, Cluster, Node, TestbedError};
 
 /// Commit times (seconds since the epoch, server clock) of one client until `stop`.
 fn commit_times(socket: std::path::PathBuf, id: usize, stop: Arc<AtomicBool>) -> Vec<f64> {
@@ -37,6 +37,21 @@ fn longest_gap(mut times: Vec<f64>, from: f64, to: f64) -> f64 {
     times.retain(|t| *t >= from && *t <= to);
     times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// Waits up to 60 s until `node` is a Synced member of a primary component of three.
+fn wait_back_in_three(node: &mut Node, what: &str) -> Result<(), TestbedError> {
+    node.wait_status(what, Duration::from_secs(60), |st| {
+        status_is(
+            st,
+            &[
+                ("wsrep_cluster_status", "Primary"),
+                ("wsrep_cluster_size", "3"),
+                ("wsrep_local_state_comment", "Synced"),
+            ],
+        )
+    })?;
+    Ok(())
 }
 
 /// Waits up to 30 s for `text` in the log at `path`, past its first `from` bytes.
@@ -644,20 +659,7 @@ fn gmcast_isolate_cuts_a_node_off_and_lifting_it_brings_the_node_back() -> Resul
     cluster
         .node(2)?
         .exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")?;
-    cluster.node_mut(2)?.wait_status(
-        "back in the primary component",
-        Duration::from_secs(60),
-        |st| {
-            status_is(
-                st,
-                &[
-                    ("wsrep_cluster_status", "Primary"),
-                    ("wsrep_cluster_size", "3"),
-                    ("wsrep_local_state_comment", "Synced"),
-                ],
-            )
-        },
-    )?;
+    wait_back_in_three(cluster.node_mut(2)?, "back in the primary component")?;
     assert_eq!(
         cluster
             .node(2)?
@@ -726,20 +728,7 @@ fn a_node_removed_auto_evict_times_or_evicted_by_an_operator_stays_out_until_res
             .node(2)?
             .exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")?;
         if round == 1 {
-            cluster.node_mut(2)?.wait_status(
-                "back after the first removal",
-                Duration::from_secs(60),
-                |st| {
-                    status_is(
-                        st,
-                        &[
-                            ("wsrep_cluster_status", "Primary"),
-                            ("wsrep_cluster_size", "3"),
-                            ("wsrep_local_state_comment", "Synced"),
-                        ],
-                    )
-                },
-            )?;
+            wait_back_in_three(cluster.node_mut(2)?, "back after the first removal")?;
             cluster.node_mut(0)?.wait_status(
                 "node2 back in node0's view",
                 Duration::from_secs(60),
