@@ -265,7 +265,7 @@ pub(crate) static REGISTRY: &[Spec] = &[
     Spec { key: "gcs.sync_donor", kind: Kind::Bool, default: Fixed("no"), runtime: Dynamic,
         note: "Make a donor keep the cluster in flow control; not implemented.", ..BASE },
     Spec { key: "gcs.vote_policy", kind: int(0, 254),
-        note: "Galera's inconsistency voting policy; Trireme has no voting protocol.", ..BASE },
+        note: "Inconsistency voting policy; Trireme votes by majority (0, the default) whatever the value.", ..BASE },
     Spec { key: "gmcast.group", kind: Kind::String,
         note: "Group name Galera takes from the cluster address; not used.", ..BASE },
     Spec { key: "gmcast.isolate", kind: int(0, 2), runtime: Dynamic, support: Implemented,

@@ -252,6 +252,10 @@ pub enum ControlEntry {
     /// `evs.evict=` (empty): the evict list is cleared, and so are the removal counts of
     /// `evs.auto_evict`.
     ClearEvictions,
+    /// The proposer's result for the writeset at `seqno` (Galera 4's inconsistency vote):
+    /// `code` 0 if it applied, else a digest of the error. A node that fails to apply a
+    /// writeset votes first; every member then votes its own result once it has applied it.
+    Vote { seqno: Seqno, code: u64 },
 }
 
 /// Why a frame was refused.

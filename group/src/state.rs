@@ -144,6 +144,12 @@ pub enum ControlEvent {
         node: NodeId,
         from: Seqno,
     },
+    /// `node`'s result for the writeset at `seqno` (see `ControlEntry::Vote`).
+    Vote {
+        node: NodeId,
+        seqno: Seqno,
+        code: u64,
+    },
 }
 
 /// Whether an origin's proposal `(epoch, seq)` is delivered at this point of the log.
@@ -569,6 +575,11 @@ impl SmState {
                 }
                 ControlEvent::Cached { node: origin, from }
             }
+            ControlEntry::Vote { seqno, code } => ControlEvent::Vote {
+                node: origin,
+                seqno,
+                code,
+            },
         }
     }
 

@@ -863,3 +863,80 @@ fn a_node_joins_by_sst_while_the_others_take_writes() -> Result<(), TestbedError
     base.passed();
     Ok(())
 }
+
+/// Galera 4's inconsistency vote: a node whose data differs (a row inserted with
+/// `wsrep_on=OFF`) fails to apply a writeset the others applied; it votes, loses two to one,
+/// says so in Galera's words and leaves (Disconnected, the server stays up), while the other
+/// two carry on. Restarted, it comes back by SST with the cluster's data.
+#[test]
+fn a_node_that_fails_to_apply_what_the_others_applied_loses_the_vote_and_leaves(
+) -> Result<(), TestbedError> {
+    if skip("a_node_that_fails_to_apply_what_the_others_applied_loses_the_vote_and_leaves") {
+        return Ok(());
+    }
+    let base = TempBase::new("vote");
+    let mut cluster = three_nodes(&base, 23880)?;
+    cluster
+        .node(0)?
+        .exec("CREATE DATABASE v; CREATE TABLE v.t (id INT PRIMARY KEY, who VARCHAR(10))")?;
+    cluster
+        .node(2)?
+        .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM v.t")?;
+    let marks: Vec<usize> = cluster.nodes().iter().map(log_len).collect();
+    // Node 2 alone gets row 1 (not replicated); node 0's row 1 then fails there only.
+    cluster
+        .node(2)?
+        .exec("SET SESSION wsrep_on = OFF; INSERT INTO v.t VALUES (1, 'local')")?;
+    cluster
+        .node(0)?
+        .exec("INSERT INTO v.t VALUES (1, 'cluster')")?;
+    cluster.node_mut(2)?.wait_status(
+        "node2 disconnected after losing the vote",
+        Duration::from_secs(60),
+        |st| status_is(st, &[("wsrep_cluster_status", "Disconnected")]),
+    )?;
+    let loser_log = log_since(cluster.node(2)?, marks[2]);
+    assert!(
+        loser_log.contains("Failed to apply write set: ")
+            && loser_log.contains("Inconsistency detected: Inconsistent by consensus on"),
+        "node2 did not vote and lose:\n{loser_log}"
+    );
+    for i in [0, 1] {
+        cluster
+            .node_mut(i)?
+            .wait_status("the other two go on", Duration::from_secs(60), |st| {
+                status_is(
+                    st,
+                    &[
+                        ("wsrep_cluster_status", "Primary"),
+                        ("wsrep_cluster_size", "2"),
+                        ("wsrep_local_state_comment", "Synced"),
+                    ],
+                )
+            })?;
+        assert!(
+            !log_since(cluster.node(i)?, marks[i]).contains("Inconsistency detected"),
+            "node{i} thinks it is inconsistent"
+        );
+    }
+    cluster
+        .node(1)?
+        .exec("INSERT INTO v.t VALUES (2, 'after')")?;
+    // Its position is forgotten: the restart is a full SST, and its stray row is gone.
+    cluster.node_mut(2)?.stop()?;
+    let mark = log_len(cluster.node(2)?);
+    cluster.restart_node(2, None)?;
+    assert!(
+        log_since(cluster.node(2)?, mark).contains("rsync SST completed on joiner"),
+        "node2 did not come back by SST"
+    );
+    assert_eq!(
+        cluster
+            .node(2)?
+            .sql("SET SESSION wsrep_sync_wait = 1; SELECT id, who FROM v.t ORDER BY id")?,
+        vec![vec!["1", "cluster"], vec!["2", "after"]]
+    );
+    assert_identical(&cluster)?;
+    base.passed();
+    Ok(())
+}

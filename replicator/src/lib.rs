@@ -24,6 +24,7 @@ pub mod server;
 pub mod stats;
 pub mod status;
 pub mod trx;
+pub mod vote;
 
 use grastate::{SavedState, StateFile};
 use orders::{Orders, WaitEnd};
@@ -31,7 +32,7 @@ use queue::{RecvQueue, Work};
 use stats::{Counters, NodeFacts, StatValue};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use trireme_config::{Action, Change, InitContext, Options};
@@ -132,6 +133,14 @@ struct Shared {
     toi: Mutex<HashMap<u64, Seqno>>,
     read_points: Mutex<HashMap<Token, Option<Result<Seqno, String>>>>,
     read_point_ready: Condvar,
+    /// Inconsistency votes (`vote.rs`), and the failing appliers waiting for a decision.
+    votes: Mutex<vote::VoteBook>,
+    vote_decided: Condvar,
+    /// DDL (TOI) writesets being applied: their failures are not voted on.
+    isolated_applying: Mutex<std::collections::BTreeSet<Seqno>>,
+    /// This node lost a vote: its data differs from the cluster's. It leaves, and its saved
+    /// position is unknown, so a restart brings it back by SST.
+    inconsistent: AtomicBool,
     next_token: AtomicU64,
     appliers: AtomicUsize,
     /// Set right after the shard threads start (they need the shared state as their sink).
@@ -258,6 +267,10 @@ impl Replicator {
             toi: Mutex::new(HashMap::new()),
             read_points: Mutex::new(HashMap::new()),
             read_point_ready: Condvar::new(),
+            votes: Mutex::new(vote::VoteBook::default()),
+            vote_decided: Condvar::new(),
+            isolated_applying: Mutex::new(std::collections::BTreeSet::new()),
+            inconsistent: AtomicBool::new(false),
             next_token: AtomicU64::new(1),
             appliers: AtomicUsize::new(0),
             runtime: OnceLock::new(),
@@ -352,6 +365,9 @@ impl Replicator {
             node.view = None;
             node.cluster_name = cluster_name.to_string();
             node.donating = false;
+            shared.inconsistent.store(false, Ordering::SeqCst);
+            lock(&shared.votes).clear();
+            lock(&shared.isolated_applying).clear();
             node.donor_names = donor.split(',').map(str::trim).map(String::from).collect();
             let position = if bootstrap {
                 if position.history.is_nil() || !position.seqno.is_defined() {
@@ -634,10 +650,27 @@ impl Replicator {
             return Status::Ok;
         }
         if !error.is_empty() && error.iter().any(|b| *b != 0) {
-            log::warn!(
-                "Commit of seqno {seqno} reported an error: {}",
-                status::Printable(error)
-            );
+            // MariaDB reports a failed apply here (its apply callback then returns success):
+            // this is where Galera 4 votes, holding the commit order until the cluster has
+            // decided. A DDL is not voted on (see `apply_one`).
+            if handle.opaque == WsHandle::APPLIED
+                && !lock(&self.shared.isolated_applying).contains(&seqno)
+            {
+                self.shared.vote_failed(
+                    seqno,
+                    vote::error_code(error),
+                    &format!(
+                        "trx_id: {}: {}",
+                        handle.trx_id,
+                        status::Printable(error).to_string().trim()
+                    ),
+                );
+            } else {
+                log::warn!(
+                    "Commit of seqno {seqno} reported an error: {}",
+                    status::Printable(error)
+                );
+            }
         }
         if handle.opaque == WsHandle::LOCAL {
             if let Some(trx) = self.shared.trxs.get(handle.trx_id) {
@@ -1269,7 +1302,13 @@ impl Shared {
                 .is_some_and(|v| v.is_primary() && v.members.len() == 1);
             (node.history, alone || node.saved.safe_to_bootstrap)
         };
-        let position = Gtid::new(history, self.orders.last_committed());
+        let inconsistent = self.inconsistent.load(Ordering::SeqCst);
+        let (position, safe) = if inconsistent {
+            // Its data cannot be trusted at any seqno: only SST can bring it back.
+            (Gtid::new(history, Seqno::UNDEFINED), false)
+        } else {
+            (Gtid::new(history, self.orders.last_committed()), safe)
+        };
         log::info!(
             "Saving state {position}, safe_to_bootstrap {}",
             u8::from(safe)
@@ -1352,11 +1391,25 @@ impl Shared {
                     self.flow.clear();
                     let (limit, factor) = fc_settings(&lock(&self.options));
                     self.flow.set_limits(limit, factor, view.members.len());
+                    // A member that left is no longer waited for.
+                    self.settle_votes(Some(view.members.iter().map(|m| m.id).collect()));
                 }
                 *lock(&self.views_queued) += 1;
                 self.queue.push(Work::View(view));
             }
             Delivered::FlowControl { node, stop } => self.flow.on_message(node, stop),
+            Delivered::Vote { node, seqno, code } => {
+                let me = lock(&self.node).node_id;
+                let answer = {
+                    let mut book = lock(&self.votes);
+                    book.record(node, seqno, code);
+                    node != me && !book.has_voted(seqno)
+                };
+                if answer {
+                    self.queue.push(Work::Vote(seqno));
+                }
+                self.settle_votes(None);
+            }
             Delivered::Joined { view, start } => {
                 self.queue.push(Work::Joined {
                     view,
@@ -1424,6 +1477,9 @@ impl Shared {
                 });
             }
             Delivered::StateReady { position, view } => {
+                if let Some(v) = &view {
+                    self.settle_votes(Some(v.members.iter().map(|m| m.id).collect()));
+                }
                 self.flow.clear();
                 self.reset_orders(position.seqno);
                 gate.dispatched = position.seqno;
@@ -1566,6 +1622,7 @@ impl Shared {
                         });
                     }
                 }
+                Work::Vote(seqno) => self.vote_applied(seqno),
                 Work::Final { view } => {
                     self.deliver_final(ctx, view);
                     return Status::Ok;
@@ -1604,20 +1661,37 @@ impl Shared {
             trx_id: ws.trx_id,
             opaque: WsHandle::APPLIED,
         };
+        let isolated = ws.flags().is_isolation();
+        if isolated {
+            lock(&self.isolated_applying).insert(seqno);
+        }
         let started = std::time::Instant::now();
         let outcome = self.server.apply(ctx, handle, ws.flags(), &ws.data, &meta);
         self.counters.apply_latency.record(started.elapsed());
+        if isolated {
+            lock(&self.isolated_applying).remove(&seqno);
+        }
+        if !outcome.ok {
+            if ws.flags().is_isolation() {
+                // Not voted on (yet): the originator's own DDL error would have to vote too,
+                // with a digest that matches the appliers'.
+                log::error!(
+                    "Failed to apply DDL seqno {seqno} from {} (trx {}): the node's schema may \
+                     now differ from the cluster",
+                    ws.source,
+                    ws.trx_id
+                );
+            } else {
+                // Usually voted already, in `commit_order_leave`; then this returns at once.
+                self.vote_failed(
+                    seqno,
+                    vote::error_code(b"apply failed"),
+                    &format!("trx {} from {}", ws.trx_id, ws.source),
+                );
+            }
+        }
         // The server may have failed before leaving the commit order: do not block it.
         self.leave_both(seqno);
-        if !outcome.ok {
-            log::error!(
-                "Failed to apply writeset seqno {seqno} from {} (trx {}): the node's data may \
-                 now differ from the cluster",
-                ws.source,
-                ws.trx_id
-            );
-            lock(&self.node).member = MemberState::Error;
-        }
         outcome.exit_loop
     }
 
@@ -1858,6 +1932,125 @@ impl Shared {
         self.queue.push(Work::Synced(upto));
     }
 
+    // ------------------------------------------------------------------------------------
+    // Inconsistency voting (vote.rs)
+
+    /// Decides what the votes delivered so far allow (with the voters of a new primary view,
+    /// if given); a node whose vote lost leaves. Runs in total order (delivery side).
+    fn settle_votes(&self, members: Option<Vec<NodeId>>) {
+        let decided = {
+            let mut book = lock(&self.votes);
+            if let Some(members) = members {
+                book.set_members(members);
+            }
+            book.decide()
+        };
+        if decided.is_empty() {
+            return;
+        }
+        self.vote_decided.notify_all();
+        let history = lock(&self.node).history;
+        for (seqno, decision) in decided {
+            let at = Gtid::new(history, seqno);
+            if decision.inconsistent() {
+                self.leave_inconsistent(at);
+            } else if decision.winner != 0 && decision.mine.is_some() {
+                log::warn!(
+                    "Every node failed to apply {at} alike: it is skipped everywhere, and this \
+                     node stays consistent with the cluster"
+                );
+            } else {
+                log::info!("Vote on {at} decided: {:#x}", decision.winner);
+            }
+        }
+    }
+
+    /// Another member voted on `seqno`: this node votes success once it has applied it.
+    fn vote_applied(&self, seqno: Seqno) {
+        if lock(&self.votes).has_voted(seqno) {
+            return;
+        }
+        match self
+            .applied
+            .wait_committed(seqno, Some(SYNCED_RECHECK), &|| false)
+        {
+            Err(WaitEnd::TimedOut) => {
+                self.queue.push(Work::Vote(seqno));
+            }
+            // The order was reset (a new connection): the vote is moot here.
+            Err(_) => {}
+            Ok(()) => {
+                if lock(&self.votes).cast(seqno, 0) {
+                    if let Err(e) = self.runtime().vote(seqno, 0) {
+                        log::warn!("Could not vote on seqno {seqno}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// This node failed to apply `seqno`: it votes the error's digest and waits for the
+    /// cluster's decision before the seqno leaves the apply order (Galera 4 holds it too).
+    fn vote_failed(&self, seqno: Seqno, code: u64, what: &str) {
+        if lock(&self.votes).cast(seqno, code) {
+            // Galera's words first: MTR suppresses them, DBAs grep for them.
+            let history = lock(&self.node).history;
+            log::error!(
+                "Failed to apply write set: gtid: {history}:{seqno} {what}; voting on it with \
+                 the cluster (code {code:#x})"
+            );
+            if let Err(e) = self.runtime().vote(seqno, code) {
+                log::error!("Could not vote on seqno {seqno}: {e}");
+                self.leave_inconsistent(Gtid::new(history, seqno));
+                return;
+            }
+        }
+        loop {
+            {
+                let book = lock(&self.votes);
+                if book.decision(seqno).is_some() {
+                    return;
+                }
+                let _ = self
+                    .vote_decided
+                    .wait_timeout(book, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            // Checked with the vote book unlocked (the node lock comes first elsewhere).
+            if lock(&self.node).connection != Connection::Connected {
+                return;
+            }
+        }
+    }
+
+    /// This node lost a vote: its data differs from the cluster's. It leaves the group (the
+    /// server sees a disconnected view and stays up, as with Galera) and forgets its
+    /// position, so that a restart brings it back by SST.
+    fn leave_inconsistent(&self, at: Gtid) {
+        if self.inconsistent.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Galera's words: DBAs and MTR look for them.
+        log::error!("Inconsistency detected: Inconsistent by consensus on {at}");
+        log::info!(
+            "This node leaves the cluster: its data differs from the cluster's. Restart it to \
+             rejoin (by SST)"
+        );
+        {
+            let mut node = lock(&self.node);
+            if node.connection != Connection::Connected {
+                return;
+            }
+            node.connection = Connection::Disconnecting;
+            node.member = MemberState::Error;
+        }
+        self.trxs
+            .fail_all_replicating("this node is inconsistent with the cluster");
+        if let Err(e) = self.runtime().disconnect() {
+            log::error!("Could not leave the group: {e}");
+        }
+    }
+
     fn report_synced(&self) {
         let report = {
             let mut node = lock(&self.node);
@@ -1919,7 +2112,11 @@ impl Shared {
 impl Sink for Shared {
     fn deliver(&self, event: Delivered) {
         let mut gate = lock(&self.gate);
-        let ordered = matches!(event, Delivered::Writeset { .. } | Delivered::View(_));
+        // Votes are decided against the views around them: held alike.
+        let ordered = matches!(
+            event,
+            Delivered::Writeset { .. } | Delivered::View(_) | Delivered::Vote { .. }
+        );
         if gate.pauses > 0 && ordered {
             gate.held.push_back(event);
             return;

@@ -40,6 +40,9 @@ pub enum Work {
         /// IST: the provider streams the writesets; the script only hands the position over.
         bypass: bool,
     },
+    /// Vote this node's result for `seqno` (success: it would have voted already had it
+    /// failed) once it has applied it; another member asked (`vote.rs`).
+    Vote(Seqno),
     /// Deliver the final (disconnected) view and close the queue.
     Final { view: View },
 }

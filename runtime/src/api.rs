@@ -31,6 +31,13 @@ pub enum Delivered {
     /// A member's flow-control message, in total order: `stop` while its receive queue is
     /// over the limit, `!stop` once it is back under.
     FlowControl { node: NodeId, stop: bool },
+    /// A member's result for the writeset at `seqno`, in total order (an inconsistency vote:
+    /// `code` 0 if it applied, else a digest of its error).
+    Vote {
+        node: NodeId,
+        seqno: Seqno,
+        code: u64,
+    },
     /// A writeset took `seqno`. `local` is set when this node proposed it and the proposal is
     /// still awaited; otherwise it must be applied like a remote one.
     Writeset {

@@ -11,7 +11,7 @@ use crate::peers::Peers;
 use crate::sys::EventFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use trireme_group::{Event, Group, GroupConfig, Position};
+use trireme_group::{ControlEntry, ControlEvent, Event, Group, GroupConfig, Position};
 use trireme_net::{TransportChoice, TransportConfig};
 use trireme_types::{NodeId, Seqno};
 
@@ -59,6 +59,7 @@ pub fn run(config: ArbiterConfig, stop: &AtomicBool) -> Result<(), String> {
     let mut next_tick = Instant::now() + TICK;
     let mut ticks_since_report = 0u32;
     let mut delivered = Seqno::UNDEFINED;
+    let mut abstained = std::collections::BTreeSet::new();
     let mut leaving_since: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) && leaving_since.is_none() {
@@ -100,6 +101,24 @@ pub fn run(config: ArbiterConfig, stop: &AtomicBool) -> Result<(), String> {
                     }
                 ),
                 Event::Ordered { seqno, .. } => delivered = seqno,
+                // An inconsistency vote: the arbitrator applies nothing, so it abstains (the
+                // data nodes wait for every member of the view before deciding).
+                Event::Control {
+                    origin,
+                    event: ControlEvent::Vote { seqno, .. },
+                    ..
+                } if origin != node && abstained.insert(seqno) => {
+                    let abstain = ControlEntry::Vote {
+                        seqno,
+                        code: trireme_types::VOTE_ABSTAIN,
+                    };
+                    if let Err(e) = group.propose_control(abstain) {
+                        log::warn!("Arbitrator could not abstain on seqno {seqno}: {e}");
+                    }
+                    while abstained.len() > 1024 {
+                        abstained.pop_first();
+                    }
+                }
                 Event::Joined { start_seqno, .. } => delivered = start_seqno,
                 Event::Refused { peer, reason } => log::error!("Refused by {peer}: {reason}"),
                 Event::Left => {

@@ -297,6 +297,14 @@ impl Runtime {
         self.send(Command::Disconnect)
     }
 
+    /// This node's result for the writeset at `seqno` (an inconsistency vote; 0: applied).
+    pub fn vote(&self, seqno: trireme_types::Seqno, code: u64) -> Result<(), RuntimeError> {
+        self.send(Command::Control(trireme_group::ControlEntry::Vote {
+            seqno,
+            code,
+        }))
+    }
+
     /// Tells the group this node is synced (donor choice counts only synced members).
     pub fn member_synced(&self) -> Result<(), RuntimeError> {
         self.send(Command::Control(trireme_group::ControlEntry::Synced))

@@ -19,3 +19,7 @@ pub use view::{Member, MemberState, View, ViewStatus};
 pub use writeset::{
     key_hashes, DecodeError, KeyHash, KeyType, Writeset, WsFlags, WsKey, MAX_WRITESET_BYTES,
 };
+
+/// An inconsistency vote (Galera 4) that counts as cast but for no result: an arbitrator's,
+/// which applies nothing. Success is 0; a failure votes a digest of its error.
+pub const VOTE_ABSTAIN: u64 = u64::MAX;

@@ -858,6 +858,15 @@ impl Group {
                 self.refuse_evicted(joiner, removed);
             } else {
                 self.peers.insert(joiner.short_id(), joiner);
+                if from != joiner {
+                    // Relayed by a member the joiner reached: it was alive just now. Until
+                    // we have dialled it ourselves we have not heard from it, and the join
+                    // queue drops requests not heard from recently, so a node joining through
+                    // a member that is not the leader was never admitted (MTR
+                    // galera-features#119: the restarted node names only node 1).
+                    let heard = self.last_heard.entry(joiner).or_insert(self.now);
+                    *heard = (*heard).max(self.now);
+                }
                 self.join_queue.insert(joiner, req);
             }
         } else if let Some(leader) = self.leader_node() {

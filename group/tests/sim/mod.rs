@@ -1106,6 +1106,9 @@ impl Sim {
                     ControlEvent::Cached { node, from } => {
                         format!("cached {} from {from}", short(*node))
                     }
+                    ControlEvent::Vote { node, seqno, code } => {
+                        format!("vote {} on {seqno}: {code:#x}", short(*node))
+                    }
                 };
                 let _ = (origin, local);
                 self.ordered_control(slot, text.clone());

@@ -819,6 +819,9 @@ impl Ordering {
             ),
             // Recorded by the group for the donor choice; nothing to do here.
             ControlEvent::Cached { .. } => {}
+            ControlEvent::Vote { node, seqno, code } => {
+                self.sink.deliver(Delivered::Vote { node, seqno, code })
+            }
             ControlEvent::Evicted { node, by } => {
                 log::warn!("Node {node} evicted from the cluster (evs.evict, asked by {by})")
             }
