@@ -130,14 +130,14 @@ struct Shared {
     node: Mutex<NodeState>,
     counters: Counters,
     state_file: StateFile,
-    toi: Mutex<HashMap<u64, Seqno>>,
+    /// Local TOI in progress per connection: its seqno, and whether it runs (it passed
+    /// certification and waited its turn) or was only ordered.
+    toi: Mutex<HashMap<u64, (Seqno, bool)>>,
     read_points: Mutex<HashMap<Token, Option<Result<Seqno, String>>>>,
     read_point_ready: Condvar,
     /// Inconsistency votes (`vote.rs`), and the failing appliers waiting for a decision.
     votes: Mutex<vote::VoteBook>,
     vote_decided: Condvar,
-    /// DDL (TOI) writesets being applied: their failures are not voted on.
-    isolated_applying: Mutex<std::collections::BTreeSet<Seqno>>,
     /// This node lost a vote: its data differs from the cluster's. It leaves, and its saved
     /// position is unknown, so a restart brings it back by SST.
     inconsistent: AtomicBool,
@@ -269,7 +269,6 @@ impl Replicator {
             read_point_ready: Condvar::new(),
             votes: Mutex::new(vote::VoteBook::default()),
             vote_decided: Condvar::new(),
-            isolated_applying: Mutex::new(std::collections::BTreeSet::new()),
             inconsistent: AtomicBool::new(false),
             next_token: AtomicU64::new(1),
             appliers: AtomicUsize::new(0),
@@ -367,7 +366,6 @@ impl Replicator {
             node.donating = false;
             shared.inconsistent.store(false, Ordering::SeqCst);
             lock(&shared.votes).clear();
-            lock(&shared.isolated_applying).clear();
             node.donor_names = donor.split(',').map(str::trim).map(String::from).collect();
             let position = if bootstrap {
                 if position.history.is_nil() || !position.seqno.is_defined() {
@@ -652,10 +650,8 @@ impl Replicator {
         if !error.is_empty() && error.iter().any(|b| *b != 0) {
             // MariaDB reports a failed apply here (its apply callback then returns success):
             // this is where Galera 4 votes, holding the commit order until the cluster has
-            // decided. A DDL is not voted on (see `apply_one`).
-            if handle.opaque == WsHandle::APPLIED
-                && !lock(&self.shared.isolated_applying).contains(&seqno)
-            {
+            // decided.
+            if handle.opaque == WsHandle::APPLIED {
                 self.shared.vote_failed(
                     seqno,
                     vote::error_code(error),
@@ -891,9 +887,9 @@ impl Replicator {
                     conn_id,
                     depends_on: seqno.prev(),
                 };
-                lock(&shared.toi).insert(conn_id, seqno);
                 if let Verdict::Conflict { .. } = verdict {
                     // meta stays defined: wsrep-lib calls to_execute_end to release it.
+                    lock(&shared.toi).insert(conn_id, (seqno, false));
                     return Status::TrxFail;
                 }
                 // Isolation: every earlier writeset is over, its appliers' locks released
@@ -902,6 +898,7 @@ impl Replicator {
                     .applied
                     .wait_committed(seqno.prev(), None, &|| false)
                     .and_then(|()| shared.orders.wait_commit_turn(seqno, &|| false));
+                lock(&shared.toi).insert(conn_id, (seqno, isolated.is_ok()));
                 match isolated {
                     Ok(()) => Status::Ok,
                     Err(_) => Status::ConnFail,
@@ -912,14 +909,27 @@ impl Replicator {
 
     /// `to_execute_end`: the DDL is done; let the order move on.
     pub fn to_execute_end(&self, conn_id: u64, error: &[u8]) -> Status {
-        let Some(seqno) = lock(&self.shared.toi).remove(&conn_id) else {
+        let Some((seqno, ran)) = lock(&self.shared.toi).remove(&conn_id) else {
             return Status::Ok;
         };
-        if !error.is_empty() && error.iter().any(|b| *b != 0) {
-            log::warn!(
-                "TOI action at seqno {seqno} failed locally: {}",
-                status::Printable(error)
+        if ran && !error.is_empty() && error.iter().any(|b| *b != 0) {
+            // Every node runs this DDL: its result is voted on like an applier's, so that a
+            // DDL that fails everywhere alike keeps everybody, and one that failed only here
+            // makes this node leave (Galera 4 votes here too). Cast before the seqno leaves,
+            // so this node never answers a vote on it with "success".
+            let text = status::Printable(error).to_string();
+            let code = vote::error_code(error);
+            let history = lock(&self.shared.node).history;
+            log::info!(
+                "TOI action {history}:{seqno} failed locally ({}); voting on it with the \
+                 cluster (code {code:#x})",
+                text.trim()
             );
+            if lock(&self.shared.votes).cast(seqno, code) {
+                if let Err(e) = self.shared.runtime().vote(seqno, code) {
+                    log::warn!("Could not vote on seqno {seqno}: {e}");
+                }
+            }
         }
         self.shared.leave_both(seqno);
         Status::Ok
@@ -1632,6 +1642,12 @@ impl Shared {
     }
 
     fn apply_one(&self, ctx: RecvCtx, seqno: Seqno, ws: &Writeset, depends_on: Seqno) -> bool {
+        if self.inconsistent.load(Ordering::SeqCst) {
+            // This node lost a vote and is leaving: it applies nothing more (Galera stops
+            // at the vote too); what is still queued only leaves the order.
+            self.leave_both(seqno);
+            return false;
+        }
         if !self.applied.has_left(depends_on) && depends_on.is_defined() {
             Counters::add(&self.counters.apply_waits, 1);
         }
@@ -1661,34 +1677,16 @@ impl Shared {
             trx_id: ws.trx_id,
             opaque: WsHandle::APPLIED,
         };
-        let isolated = ws.flags().is_isolation();
-        if isolated {
-            lock(&self.isolated_applying).insert(seqno);
-        }
         let started = std::time::Instant::now();
         let outcome = self.server.apply(ctx, handle, ws.flags(), &ws.data, &meta);
         self.counters.apply_latency.record(started.elapsed());
-        if isolated {
-            lock(&self.isolated_applying).remove(&seqno);
-        }
         if !outcome.ok {
-            if ws.flags().is_isolation() {
-                // Not voted on (yet): the originator's own DDL error would have to vote too,
-                // with a digest that matches the appliers'.
-                log::error!(
-                    "Failed to apply DDL seqno {seqno} from {} (trx {}): the node's schema may \
-                     now differ from the cluster",
-                    ws.source,
-                    ws.trx_id
-                );
-            } else {
-                // Usually voted already, in `commit_order_leave`; then this returns at once.
-                self.vote_failed(
-                    seqno,
-                    vote::error_code(b"apply failed"),
-                    &format!("trx {} from {}", ws.trx_id, ws.source),
-                );
-            }
+            // Usually voted already, in `commit_order_leave`; then this returns at once.
+            self.vote_failed(
+                seqno,
+                vote::error_code(b"apply failed"),
+                &format!("trx {} from {}", ws.trx_id, ws.source),
+            );
         }
         // The server may have failed before leaving the commit order: do not block it.
         self.leave_both(seqno);
@@ -1955,7 +1953,7 @@ impl Shared {
             if decision.inconsistent() {
                 self.leave_inconsistent(at);
             } else if decision.winner != 0 && decision.mine.is_some() {
-                log::warn!(
+                log::info!(
                     "Every node failed to apply {at} alike: it is skipped everywhere, and this \
                      node stays consistent with the cluster"
                 );
@@ -1992,14 +1990,16 @@ impl Shared {
     /// This node failed to apply `seqno`: it votes the error's digest and waits for the
     /// cluster's decision before the seqno leaves the apply order (Galera 4 holds it too).
     fn vote_failed(&self, seqno: Seqno, code: u64, what: &str) {
+        let history = lock(&self.node).history;
         if lock(&self.votes).cast(seqno, code) {
-            // Galera's words first: MTR suppresses them, DBAs grep for them.
-            let history = lock(&self.node).history;
-            log::error!(
-                "Failed to apply write set: gtid: {history}:{seqno} {what}; voting on it with \
+            // A note until the vote is decided: if every node failed alike, nothing is wrong
+            // with this one (Galera logs nothing more then; MTR GCF-363).
+            log::info!(
+                "Write set {history}:{seqno} failed to apply here ({what}); voting on it with \
                  the cluster (code {code:#x})"
             );
             if let Err(e) = self.runtime().vote(seqno, code) {
+                log::info!("Failed to apply write set: gtid: {history}:{seqno} {what}");
                 log::error!("Could not vote on seqno {seqno}: {e}");
                 self.leave_inconsistent(Gtid::new(history, seqno));
                 return;
@@ -2008,7 +2008,11 @@ impl Shared {
         loop {
             {
                 let book = lock(&self.votes);
-                if book.decision(seqno).is_some() {
+                if let Some(decision) = book.decision(seqno) {
+                    if decision.inconsistent() {
+                        // The error line is "Inconsistency detected" (`leave_inconsistent`).
+                        log::info!("Failed to apply write set: gtid: {history}:{seqno} {what}");
+                    }
                     return;
                 }
                 let _ = self
@@ -2023,6 +2027,13 @@ impl Shared {
         }
     }
 
+    /// This node voted success on `seqno` (and lost, if asked after the decision).
+    fn votes_mine_was_success(&self, seqno: Seqno) -> bool {
+        lock(&self.votes)
+            .decision(seqno)
+            .is_some_and(|d| d.mine == Some(0))
+    }
+
     /// This node lost a vote: its data differs from the cluster's. It leaves the group (the
     /// server sees a disconnected view and stays up, as with Galera) and forgets its
     /// position, so that a restart brings it back by SST.
@@ -2030,8 +2041,13 @@ impl Shared {
         if self.inconsistent.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Galera's words: DBAs and MTR look for them.
-        log::error!("Inconsistency detected: Inconsistent by consensus on {at}");
+        // Galera's words, as Galera splits them (MTR suppresses exactly these): a node whose
+        // success lost says so; a node whose failure lost reports the inconsistency.
+        if self.votes_mine_was_success(at.seqno) {
+            log::error!("Vote 0 (success) on {at} is inconsistent with group. Leaving cluster.");
+        } else {
+            log::error!("Inconsistency detected: Inconsistent by consensus on {at}");
+        }
         log::info!(
             "This node leaves the cluster: its data differs from the cluster's. Restart it to \
              rejoin (by SST)"

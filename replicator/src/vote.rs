@@ -134,15 +134,34 @@ pub fn winner(codes: impl Iterator<Item = u64>) -> u64 {
         .map_or(0, |(code, _)| code)
 }
 
-/// A failure's vote: a digest of the server's error message (FNV-1a; the same message gives
-/// the same code on every node), never 0 (success) nor `ABSTAIN`.
+/// A failure's vote: a digest of the server's error (FNV-1a), never 0 (success) nor
+/// `ABSTAIN`. MariaDB's error buffer lists the errors as `message, Error_code: N;`; only the
+/// codes are digested when there are any, so that the originator of a DDL and its appliers,
+/// whose messages may be worded differently, vote alike when they fail alike.
 pub fn error_code(message: &[u8]) -> u64 {
     let trimmed = match message.iter().rposition(|b| *b != 0) {
         Some(end) => &message[..=end],
         None => &[][..],
     };
+    let text = String::from_utf8_lossy(trimmed);
+    let codes: Vec<&str> = text
+        .split("Error_code:")
+        .skip(1)
+        .map(|rest| rest.trim_start())
+        .map(|rest| {
+            &rest[..rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len())]
+        })
+        .filter(|code| !code.is_empty())
+        .collect();
+    let digested = if codes.is_empty() {
+        trimmed.to_vec()
+    } else {
+        codes.join(";").into_bytes()
+    };
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in trimmed {
+    for b in &digested {
         hash ^= u64::from(*b);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -214,6 +233,15 @@ mod tests {
 
     #[test]
     fn error_codes_are_stable_and_never_mean_success() {
+        // The same errors worded differently (originator and applier) vote alike.
+        assert_eq!(
+            error_code(b"Table 't1' already exists, Error_code: 1050;"),
+            error_code(b"Error 'Table 't1' already exists' on query, Error_code: 1050;\0")
+        );
+        assert_ne!(
+            error_code(b"Duplicate entry '1', Error_code: 1062;"),
+            error_code(b"Table 't1' already exists, Error_code: 1050;")
+        );
         assert_eq!(error_code(b"x\0\0"), error_code(b"x"));
         assert_ne!(error_code(b"x"), error_code(b"y"));
         assert_ne!(error_code(b""), 0);

@@ -4,6 +4,7 @@
 use super::*;
 use gvwstate::SavedView;
 use trireme_group::msg::{Hello, Standing};
+use trireme_group::GroupError;
 
 impl Ordering {
     /// `pc.recovery`: when every member of the saved primary component is connected, none of
@@ -89,7 +90,10 @@ impl Ordering {
         let Some(session) = &mut self.session else {
             return;
         };
+        // A node that is leaving does not re-form anything (a shutdown saw the others come
+        // back and bootstrapped a component it was about to leave).
         if !self.config.pc_recovery
+            || session.leaving
             || !matches!(session.mode, Mode::Normal)
             || self.board.primary.load(AtomicOrdering::Relaxed)
         {
@@ -116,9 +120,14 @@ impl Ordering {
                 return;
             }
         }
-        if let Err(e) = session.group.force_bootstrap() {
-            log::warn!("pc.recovery: cannot re-form the primary component: {e}");
-            return;
+        match session.group.force_bootstrap() {
+            Ok(()) => {}
+            // Re-formed already; the board has not caught up yet.
+            Err(GroupError::AlreadyPrimary) => return,
+            Err(e) => {
+                log::warn!("pc.recovery: cannot re-form the primary component: {e}");
+                return;
+            }
         }
         log::info!(
             "pc.recovery: all {} member(s) of the last primary component are back and joining; \
