@@ -469,7 +469,8 @@ impl Replicator {
         st.append_data(data);
         let limit = lock(&self.shared.options).max_ws_size_bytes();
         if st.data_len() as u64 > limit {
-            log::warn!(
+            // A note: the client gets the error; MTR (MDEV-26597) allows no warning here.
+            log::info!(
                 "Transaction size limit ({limit} bytes, repl.max_ws_size) exceeded by trx {}: {} bytes",
                 handle.trx_id,
                 st.data_len()
@@ -513,7 +514,7 @@ impl Replicator {
             let (keys, data) = st.take_contents();
             let size = data.len() as u64 + 24 * keys.len() as u64;
             if size > limit {
-                log::warn!(
+                log::info!(
                     "Transaction size limit ({limit} bytes, repl.max_ws_size) exceeded by trx {}: {size} bytes",
                     handle.trx_id
                 );
