@@ -2006,23 +2006,34 @@ impl Shared {
                 return;
             }
         }
+        let logged_if_lost = || match lock(&self.votes).decision(seqno) {
+            Some(decision) => {
+                if decision.inconsistent() {
+                    // The error line is "Inconsistency detected" (`leave_inconsistent`).
+                    log::info!("Failed to apply write set: gtid: {history}:{seqno} {what}");
+                }
+                true
+            }
+            None => false,
+        };
         loop {
+            if logged_if_lost() {
+                return;
+            }
             {
                 let book = lock(&self.votes);
-                if let Some(decision) = book.decision(seqno) {
-                    if decision.inconsistent() {
-                        // The error line is "Inconsistency detected" (`leave_inconsistent`).
-                        log::info!("Failed to apply write set: gtid: {history}:{seqno} {what}");
-                    }
-                    return;
+                if book.decision(seqno).is_none() {
+                    let _ = self
+                        .vote_decided
+                        .wait_timeout(book, Duration::from_millis(100))
+                        .unwrap_or_else(|e| e.into_inner());
                 }
-                let _ = self
-                    .vote_decided
-                    .wait_timeout(book, Duration::from_millis(100))
-                    .unwrap_or_else(|e| e.into_inner());
             }
-            // Checked with the vote book unlocked (the node lock comes first elsewhere).
+            // Checked with the vote book unlocked (the node lock comes first elsewhere). A
+            // lost vote disconnects at once, often before this thread looks again: the
+            // decision is read once more so that the failure is still reported.
             if lock(&self.node).connection != Connection::Connected {
+                logged_if_lost();
                 return;
             }
         }
