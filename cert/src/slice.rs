@@ -157,6 +157,9 @@ pub struct CertSlice {
     log: VecDeque<(Seqno, KeyHash)>,
 }
 
+/// Writesets with more keys than this reserve index room for all of them at once.
+const BULK_KEYS: usize = 4096;
+
 impl CertSlice {
     /// Slice `index` of `shard_count`.
     pub fn new(index: u32, shard_count: u32) -> Result<CertSlice, CertError> {
@@ -260,6 +263,14 @@ impl CertSlice {
             source: input.source,
             toi: input.is_toi(),
         };
+        if input.keys.len() > BULK_KEYS {
+            // A bulk writeset (a million-row transaction): grow the index once, not by
+            // doubling, each step of which copies it into fresh pages.
+            self.keys
+                .reserve(input.keys.len() / self.shard_count as usize);
+            self.log
+                .reserve(input.keys.len() / self.shard_count as usize);
+        }
         for key in input.keys {
             if !self.owns(key.hash) {
                 continue;

@@ -18,6 +18,17 @@ pub(crate) enum Command {
         seq: u64,
         payload: Vec<u8>,
     },
+    /// Part `part` (from 0) of `parts` of a large writeset from `origin`; each part is a
+    /// proposal of its own, numbered like writesets, and the parts of one writeset have
+    /// consecutive numbers. The writeset is delivered, and gets its seqno, with its last part.
+    WritesetPart {
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+        part: u32,
+        parts: u32,
+        bytes: Vec<u8>,
+    },
     /// An ordered control message from `origin`, numbered like writesets.
     Control {
         origin: NodeId,

@@ -35,6 +35,11 @@ pub struct GroupConfig {
     pub max_pending_proposals: usize,
     /// Largest raft append message (bytes).
     pub max_append_bytes: u64,
+    /// A writeset larger than this is ordered as consecutive parts of at most this many
+    /// bytes, each its own raft entry, reassembled at delivery: no message, and no step of
+    /// the loop that drives the group, carries the whole of a large writeset, so heartbeats
+    /// and acknowledgements keep flowing while it travels.
+    pub max_part_bytes: usize,
     /// Seeds election-timeout randomisation (use OS randomness outside simulations).
     pub seed: u64,
     /// `evs.auto_evict`: a node removed this many times (it keeps failing and coming back
@@ -58,6 +63,8 @@ impl GroupConfig {
             max_log_entries: 100_000,
             max_pending_proposals: 65_536,
             max_append_bytes: 1 << 20,
+            // Above a 1 MB streaming fragment with its headers: those stay in one entry.
+            max_part_bytes: 2 << 20,
             seed: 0,
             auto_evict: 0,
         }
@@ -103,6 +110,9 @@ impl GroupConfig {
                 "max_log_entries ({}) must be at least 16",
                 self.max_log_entries
             ));
+        }
+        if self.max_part_bytes == 0 {
+            return err("max_part_bytes must be at least 1".into());
         }
         if self.max_pending_proposals == 0 {
             return err("max_pending_proposals must be at least 1".into());

@@ -13,8 +13,10 @@ use trireme_types::{HistoryId, NodeId, Seqno};
 /// appends and forwarded proposals are batched below `max_append_bytes` beyond one entry).
 pub const MAX_MSG_BYTES: usize = trireme_types::MAX_WRITESET_BYTES + (16 << 20);
 
-/// Version of this wire format, carried in [`Hello`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of this wire format, carried in [`Hello`]; peers of another version are refused.
+/// 2: large writesets are ordered in parts (`Command::WritesetPart`), which a version-1 node
+/// would skip, numbering seqnos differently.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One message between two group cores.
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -167,6 +169,22 @@ pub struct ForwardedProposal {
 pub enum ProposalBody {
     Writeset(Vec<u8>),
     Control(ControlEntry),
+    /// Part `part` of `parts` of a writeset too large for one entry (`max_part_bytes`).
+    WritesetPart {
+        part: u32,
+        parts: u32,
+        bytes: Vec<u8>,
+    },
+}
+
+impl ProposalBody {
+    /// Payload bytes carried (what batching bounds).
+    pub fn payload_len(&self) -> usize {
+        match self {
+            ProposalBody::Writeset(b) | ProposalBody::WritesetPart { bytes: b, .. } => b.len(),
+            ProposalBody::Control(_) => 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

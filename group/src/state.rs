@@ -67,6 +67,21 @@ pub(crate) struct SmState {
     pub removals: Vec<(NodeId, u32)>,
     /// Nodes the operator evicted (`evs.evict`), bounded by `MAX_RETIRED`.
     pub evicted_by_operator: Vec<NodeId>,
+    /// Large writesets whose first parts are delivered and whose last is not yet: at most
+    /// one per member (an origin's parts are consecutive proposals), sorted by origin. Part
+    /// of the state so that a node that joins by snapshot mid-way still assembles them.
+    pub partials: Vec<PartialWriteset>,
+}
+
+/// The parts of one large writeset delivered so far.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct PartialWriteset {
+    pub origin: NodeId,
+    pub epoch: u64,
+    /// The part expected next.
+    pub next_part: u32,
+    pub parts: u32,
+    pub bytes: Vec<u8>,
 }
 
 /// Tombstones kept for readmission (a node removed more than this many removals ago and
@@ -90,6 +105,21 @@ pub(crate) enum Applied {
         seq: u64,
         after: Seqno,
         event: ControlEvent,
+    },
+    /// A part of a large writeset that is not its last: numbered and kept, nothing to
+    /// deliver yet.
+    Part {
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+    },
+    /// The last part of a large writeset whose earlier parts are not all here (cannot happen
+    /// while origins number their parts consecutively; handled all the same): nothing is
+    /// delivered, and the origin's proposal fails.
+    Incomplete {
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
     },
     /// A writeset or control entry that is not delivered.
     Rejected {
@@ -202,6 +232,7 @@ impl SmState {
             retired: Vec::new(),
             removals: Vec::new(),
             evicted_by_operator: Vec::new(),
+            partials: Vec::new(),
         }
     }
 
@@ -235,6 +266,17 @@ impl SmState {
             || self.evicted_by_operator.len() > MAX_RETIRED
         {
             return Err("snapshot keeps more removed nodes than the bound".into());
+        }
+        if self.partials.windows(2).any(|w| w[0].origin >= w[1].origin) {
+            return Err("snapshot partial writesets are not sorted and unique".into());
+        }
+        for p in &self.partials {
+            if !self.is_member(p.origin) || p.next_part == 0 || p.next_part >= p.parts {
+                return Err(format!(
+                    "snapshot partial writeset of {} is inconsistent",
+                    p.origin
+                ));
+            }
         }
         Ok(())
     }
@@ -357,6 +399,7 @@ impl SmState {
             } => match self.admit(origin, epoch, seq) {
                 Admission::Deliver => {
                     self.record_delivery(origin, epoch, seq);
+                    self.drop_partial(origin);
                     let seqno = self.next_seqno();
                     Applied::Ordered {
                         seqno,
@@ -364,6 +407,40 @@ impl SmState {
                         epoch,
                         seq,
                         payload,
+                    }
+                }
+                why => Applied::Rejected {
+                    origin,
+                    epoch,
+                    seq,
+                    why,
+                },
+            },
+            Command::WritesetPart {
+                origin,
+                epoch,
+                seq,
+                part,
+                parts,
+                bytes,
+            } => match self.admit(origin, epoch, seq) {
+                Admission::Deliver => {
+                    self.record_delivery(origin, epoch, seq);
+                    match self.assemble(origin, epoch, part, parts, bytes) {
+                        Some(payload) => {
+                            let seqno = self.next_seqno();
+                            Applied::Ordered {
+                                seqno,
+                                origin,
+                                epoch,
+                                seq,
+                                payload,
+                            }
+                        }
+                        None if part.saturating_add(1) >= parts => {
+                            Applied::Incomplete { origin, epoch, seq }
+                        }
+                        None => Applied::Part { origin, epoch, seq },
                     }
                 }
                 why => Applied::Rejected {
@@ -381,6 +458,7 @@ impl SmState {
             } => match self.admit(origin, epoch, seq) {
                 Admission::Deliver => {
                     self.record_delivery(origin, epoch, seq);
+                    self.drop_partial(origin);
                     let event = self.apply_control(origin, control);
                     Applied::Control {
                         origin,
@@ -423,6 +501,67 @@ impl SmState {
                     Applied::Nothing
                 }
             }
+        }
+    }
+
+    /// Adds a delivered part to its origin's partial writeset; returns the whole writeset
+    /// with its last part. A part that does not continue the partial (never expected: an
+    /// origin's parts are consecutive) drops it; a first part starts a new one.
+    fn assemble(
+        &mut self,
+        origin: NodeId,
+        epoch: u64,
+        part: u32,
+        parts: u32,
+        bytes: Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        let at = self.partials.binary_search_by_key(&origin, |p| p.origin);
+        if part == 0 {
+            if parts <= 1 {
+                if let Ok(i) = at {
+                    self.partials.remove(i);
+                }
+                return Some(bytes);
+            }
+            // The whole writeset's room at once: growing by doubling would copy it about
+            // twice over, into fresh pages each time (slow on a VM).
+            let whole = (parts as usize)
+                .saturating_mul(bytes.len())
+                .min(trireme_types::MAX_WRITESET_BYTES);
+            let mut buffer = Vec::with_capacity(whole.max(bytes.len()));
+            buffer.extend_from_slice(&bytes);
+            let fresh = PartialWriteset {
+                origin,
+                epoch,
+                next_part: 1,
+                parts,
+                bytes: buffer,
+            };
+            match at {
+                Ok(i) => self.partials[i] = fresh,
+                Err(i) => self.partials.insert(i, fresh),
+            }
+            return None;
+        }
+        let i = at.ok()?;
+        let p = &mut self.partials[i];
+        if p.epoch != epoch || p.next_part != part || p.parts != parts {
+            self.partials.remove(i);
+            return None;
+        }
+        p.bytes.extend_from_slice(&bytes);
+        p.next_part += 1;
+        if p.next_part < p.parts {
+            return None;
+        }
+        Some(self.partials.remove(i).bytes)
+    }
+
+    /// An origin's partial writeset can no longer complete (it delivered something else, or
+    /// left).
+    fn drop_partial(&mut self, origin: NodeId) {
+        if let Ok(i) = self.partials.binary_search_by_key(&origin, |p| p.origin) {
+            self.partials.remove(i);
         }
     }
 
@@ -502,6 +641,7 @@ impl SmState {
         match self.members.binary_search_by_key(&short, |m| m.short) {
             Ok(at) => {
                 let m = self.members.remove(at);
+                self.drop_partial(m.info.id);
                 if self.retired.len() >= MAX_RETIRED {
                     self.retired.remove(0);
                 }
@@ -1003,5 +1143,94 @@ mod tests {
         bad.members.swap(0, 1);
         assert!(SmState::decode(&bad.encode()).is_err());
         assert!(SmState::decode(b"garbage").is_err());
+    }
+
+    fn part(
+        origin: u8,
+        epoch: u64,
+        seq: u64,
+        part: u32,
+        parts: u32,
+        bytes: &[u8],
+    ) -> Option<Command> {
+        Some(Command::WritesetPart {
+            origin: node(origin),
+            epoch,
+            seq,
+            part,
+            parts,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    #[test]
+    fn a_writeset_in_parts_gets_one_seqno_with_its_last_part_and_survives_a_snapshot() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED)]);
+        let start = s.last_seqno;
+        assert_eq!(
+            s.apply(1, part(1, 0, 1, 0, 3, b"ab")),
+            Applied::Part {
+                origin: node(1),
+                epoch: 0,
+                seq: 1
+            }
+        );
+        // Another origin's writeset is ordered between the parts; the partial waits.
+        assert!(matches!(s.apply(2, ws(2, 0, 1)), Applied::Ordered { .. }));
+        assert!(matches!(
+            s.apply(3, part(1, 0, 2, 1, 3, b"cd")),
+            Applied::Part { .. }
+        ));
+        // A node that starts from a snapshot taken here assembles the same writeset.
+        let mut joiner = SmState::decode(&s.encode()).unwrap();
+        for state in [&mut s, &mut joiner] {
+            match state.apply(4, part(1, 0, 3, 2, 3, b"e")) {
+                Applied::Ordered {
+                    seqno,
+                    payload,
+                    seq,
+                    ..
+                } => {
+                    assert_eq!(payload, b"abcde".to_vec());
+                    assert_eq!(seq, 3);
+                    assert_eq!(seqno, Seqno(start.0 + 2));
+                }
+                other => panic!("expected the whole writeset, got {other:?}"),
+            }
+            assert!(state.partials.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_partial_writeset_is_dropped_when_its_origin_moves_on_or_leaves() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED)]);
+        s.apply(1, part(1, 0, 1, 0, 2, b"ab"));
+        // The origin delivered something else: its partial can never complete.
+        assert!(matches!(s.apply(2, ws(1, 0, 2)), Applied::Ordered { .. }));
+        assert!(s.partials.is_empty());
+        let seqno = s.last_seqno;
+        assert_eq!(
+            s.apply(3, part(1, 0, 3, 1, 2, b"cd")),
+            Applied::Incomplete {
+                origin: node(1),
+                epoch: 0,
+                seq: 3
+            }
+        );
+        assert_eq!(s.last_seqno, seqno, "nothing incomplete takes a seqno");
+        s.apply(4, part(2, 0, 1, 0, 2, b"xy"));
+        assert_eq!(s.partials.len(), 1);
+        s.remove_member(node(2).short_id());
+        assert!(s.partials.is_empty());
+        // A snapshot naming a partial of a non-member is refused.
+        let mut bad = s.clone();
+        bad.partials.push(PartialWriteset {
+            origin: node(9),
+            epoch: 0,
+            next_part: 1,
+            parts: 2,
+            bytes: vec![],
+        });
+        assert!(SmState::decode(&bad.encode()).is_err());
     }
 }

@@ -71,6 +71,9 @@ pub(crate) enum Command {
     },
     Propose {
         ws: Arc<Writeset>,
+        /// Its wire form, encoded by the caller: shard 0 (which drives the group) has no
+        /// time for that.
+        bytes: Vec<u8>,
         token: Token,
     },
     ReadPoint {
@@ -284,7 +287,8 @@ impl Runtime {
     /// Hands a local writeset to the group; the outcome arrives as `Delivered::Writeset`
     /// with `local: Some(token)` or `Delivered::ProposalFailed`.
     pub fn propose(&self, ws: Arc<Writeset>, token: Token) -> Result<(), RuntimeError> {
-        self.send(Command::Propose { ws, token })
+        let bytes = ws.encode().to_vec();
+        self.send(Command::Propose { ws, bytes, token })
     }
 
     /// Asks for a causal read point; it arrives as `Delivered::ReadPoint`.

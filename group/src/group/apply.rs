@@ -280,6 +280,8 @@ impl Group {
         let origin = match &applied {
             Applied::Ordered { origin, .. }
             | Applied::Control { origin, .. }
+            | Applied::Part { origin, .. }
+            | Applied::Incomplete { origin, .. }
             | Applied::Rejected { origin, .. } => Some(*origin),
             _ => None,
         };
@@ -327,6 +329,26 @@ impl Group {
                     after,
                     event,
                 });
+            }
+            Applied::Part { origin, epoch, seq } => {
+                if origin == me {
+                    // The writeset's id is its last part's; earlier parts' ids are internal.
+                    let _ = self.props.delivered(epoch, seq, self.now);
+                }
+            }
+            Applied::Incomplete { origin, epoch, seq } => {
+                log::warn!(
+                    "the last part of a large writeset from {origin} arrived without its \
+                     earlier parts; it is not delivered"
+                );
+                if origin == me {
+                    if let Some(id) = self.props.delivered(epoch, seq, self.now) {
+                        self.out_events.push(Event::ProposalFailed {
+                            id,
+                            reason: ProposalFailReason::NonPrimary,
+                        });
+                    }
+                }
             }
             Applied::Rejected { origin, why, .. } => {
                 // One of ours was skipped because an earlier one is missing: resend all, in

@@ -436,14 +436,48 @@ impl Group {
     /// (or any other input). A burst of proposals taken together then becomes one append per
     /// follower and one acknowledgement back, instead of one round of messages each.
     pub fn propose_deferred(&mut self, payload: Vec<u8>) -> Result<ProposalId, ProposeError> {
-        if payload.len() > trireme_types::MAX_WRITESET_BYTES {
+        if payload.len() <= self.cfg.max_part_bytes {
+            self.check_writeset_size(payload.len())?;
+            self.check_can_propose(false)?;
+            return Ok(self.props.push(ProposalBody::Writeset(payload)));
+        }
+        self.propose_deferred_bytes(&payload)
+    }
+
+    /// `propose_deferred` of bytes the caller keeps (a large writeset is copied once, into
+    /// its parts).
+    pub fn propose_deferred_bytes(&mut self, payload: &[u8]) -> Result<ProposalId, ProposeError> {
+        self.check_writeset_size(payload.len())?;
+        self.check_can_propose(false)?;
+        let part_bytes = self.cfg.max_part_bytes.max(1);
+        if payload.len() <= part_bytes {
+            return Ok(self.props.push(ProposalBody::Writeset(payload.to_vec())));
+        }
+        // Consecutive proposals, one entry each; the writeset's id is its last part's.
+        let parts = payload.len().div_ceil(part_bytes);
+        let parts32 = u32::try_from(parts).map_err(|_| ProposeError::TooLarge {
+            size: payload.len(),
+            limit: part_bytes.saturating_mul(u32::MAX as usize),
+        })?;
+        let mut id = None;
+        for (part, bytes) in payload.chunks(part_bytes).enumerate() {
+            id = Some(self.props.push(ProposalBody::WritesetPart {
+                part: part as u32,
+                parts: parts32,
+                bytes: bytes.to_vec(),
+            }));
+        }
+        Ok(id.expect("a payload larger than a part has parts"))
+    }
+
+    fn check_writeset_size(&self, size: usize) -> Result<(), ProposeError> {
+        if size > trireme_types::MAX_WRITESET_BYTES {
             return Err(ProposeError::TooLarge {
-                size: payload.len(),
+                size,
                 limit: trireme_types::MAX_WRITESET_BYTES,
             });
         }
-        self.check_can_propose(false)?;
-        Ok(self.props.push(ProposalBody::Writeset(payload)))
+        Ok(())
     }
 
     /// Hands deferred proposals to raft (see `propose_deferred`).
@@ -1327,7 +1361,7 @@ impl Group {
         self.follower_compact_to = 0;
         self.snapshot_cache = None;
         self.props.sent_to = None;
-        self.props.sent = 0;
+        self.props.clear_sent();
         for m in &self.raw.store().sm.members {
             self.peers.insert(m.short, m.info.id);
         }

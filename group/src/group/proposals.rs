@@ -29,6 +29,8 @@ pub(crate) struct Proposals {
     /// The leader (raft id, term) the first `sent` pending proposals were sent to.
     pub sent_to: Option<(u64, u64)>,
     pub sent: usize,
+    /// Payload bytes of those `sent` proposals: what is in flight, bounded by the window.
+    pub sent_bytes: usize,
     /// Last tick one of ours was delivered or everything was resent.
     pub progress_tick: u64,
     /// Resend everything at the next flush.
@@ -44,6 +46,7 @@ impl Proposals {
             pending: VecDeque::new(),
             sent_to: None,
             sent: 0,
+            sent_bytes: 0,
             progress_tick: 0,
             resend_all: false,
         }
@@ -85,7 +88,10 @@ impl Proposals {
             return None;
         }
         let p = self.pending.pop_front().expect("front exists");
-        self.sent = self.sent.saturating_sub(1);
+        if self.sent > 0 {
+            self.sent -= 1;
+            self.sent_bytes = self.sent_bytes.saturating_sub(p.body.payload_len());
+        }
         Some(p.id)
     }
 
@@ -104,7 +110,7 @@ impl Proposals {
                 break;
             }
         }
-        self.sent = 0;
+        self.clear_sent();
         self.resend_all = true;
     }
 
@@ -136,8 +142,27 @@ impl Proposals {
                 self.next_seq = 1;
             }
         }
-        self.sent = 0;
+        self.clear_sent();
         self.resend_all = true;
+    }
+
+    /// Nothing counts as sent any more: everything pending goes (again) to the leader.
+    pub(crate) fn clear_sent(&mut self) {
+        self.sent = 0;
+        self.sent_bytes = 0;
+    }
+
+    /// The next pending proposal went to the leader.
+    pub(crate) fn mark_sent(&mut self) {
+        self.sent_bytes += self.pending[self.sent].body.payload_len();
+        self.sent += 1;
+    }
+
+    /// Whether another proposal may go out: always one when nothing is in flight, else only
+    /// while the payload in flight stays below `window` bytes (the parts of a large writeset
+    /// go out a few at a time, as earlier ones are ordered, instead of all in one step).
+    pub(crate) fn may_send(&self, window: usize) -> bool {
+        self.sent < self.pending.len() && (self.sent == 0 || self.sent_bytes < window)
     }
 
     /// Gives up on everything unconfirmed and starts a new epoch.
@@ -147,7 +172,7 @@ impl Proposals {
         }
         self.epoch += 1;
         self.next_seq = 1;
-        self.sent = 0;
+        self.clear_sent();
         self.sent_to = None;
         self.resend_all = false;
     }

@@ -18,6 +18,9 @@ use trireme_types::NodeId;
 
 /// Proposals per forwarded batch (bounded so one message stays small).
 const MAX_FORWARD_BATCH: usize = 256;
+/// Unconfirmed payload an origin keeps in flight, in parts (`max_part_bytes`): enough to
+/// keep a large writeset streaming, little enough that no step handles much of it at once.
+const IN_FLIGHT_PARTS: usize = 8;
 
 /// Messages a leader sends that make a follower reset its election timer.
 fn is_leader_message(t: MessageType) -> bool {
@@ -513,6 +516,14 @@ impl Group {
                 seq: p.seq,
                 control,
             },
+            ProposalBody::WritesetPart { part, parts, bytes } => Command::WritesetPart {
+                origin,
+                epoch: p.epoch,
+                seq: p.seq,
+                part,
+                parts,
+                bytes,
+            },
         };
         if self.raw.propose(Vec::new(), command.encode()).is_err() {
             return false;
@@ -577,6 +588,9 @@ impl Group {
                 Some(Command::Control {
                     origin, epoch, seq, ..
                 }) => (origin, epoch, seq),
+                Some(Command::WritesetPart {
+                    origin, epoch, seq, ..
+                }) => (origin, epoch, seq),
                 _ => continue,
             };
             if self.tail_admit(origin, epoch, seq) == Admission::Deliver {
@@ -592,6 +606,7 @@ impl Group {
         if self.props.pending.is_empty() || self.phase != Phase::Member {
             return false;
         }
+        let window = IN_FLIGHT_PARTS * self.cfg.max_part_bytes;
         let raft = &self.raw.raft;
         let leader = raft.leader_id;
         if leader == 0 {
@@ -600,7 +615,7 @@ impl Group {
         let target = (leader, raft.term);
         if self.props.sent_to != Some(target) || self.props.resend_all {
             self.props.sent_to = Some(target);
-            self.props.sent = 0;
+            self.props.clear_sent();
             self.props.resend_all = false;
         }
         if self.props.sent >= self.props.pending.len() {
@@ -611,7 +626,7 @@ impl Group {
                 return false;
             }
             let mut appended = false;
-            while self.props.sent < self.props.pending.len() {
+            while self.props.may_send(window) {
                 let p = self.props.pending[self.props.sent].clone();
                 let fp = ForwardedProposal {
                     epoch: p.epoch,
@@ -623,7 +638,7 @@ impl Group {
                     break;
                 }
                 appended = true;
-                self.props.sent += 1;
+                self.props.mark_sent();
             }
             return appended;
         }
@@ -633,19 +648,29 @@ impl Group {
         let Some(generation) = self.generation else {
             return false;
         };
-        while self.props.sent < self.props.pending.len() {
-            let end = (self.props.sent + MAX_FORWARD_BATCH).min(self.props.pending.len());
+        while self.props.may_send(window) {
+            // At most MAX_FORWARD_BATCH proposals and about one append's worth of bytes per
+            // message (the parts of a large writeset go in several).
+            let start = self.props.sent;
+            let mut bytes = 0usize;
+            while self.props.may_send(window)
+                && self.props.sent < start + MAX_FORWARD_BATCH
+                && (self.props.sent == start || bytes < self.cfg.max_append_bytes as usize)
+            {
+                bytes += self.props.pending[self.props.sent].body.payload_len();
+                self.props.mark_sent();
+            }
+            let end = self.props.sent;
             let proposals: Vec<ForwardedProposal> = self
                 .props
                 .pending
-                .range(self.props.sent..end)
+                .range(start..end)
                 .map(|p| ForwardedProposal {
                     epoch: p.epoch,
                     seq: p.seq,
                     body: p.body.clone(),
                 })
                 .collect();
-            self.props.sent = end;
             self.out_messages.push((
                 to,
                 Msg::Propose(ProposeBatch {

@@ -66,6 +66,9 @@ pub struct Options {
     pub liveness_ticks: u64,
     /// `evs.auto_evict` of every node (0: off).
     pub auto_evict: u32,
+    /// Writesets above this many bytes are ordered in parts (`GroupConfig::max_part_bytes`);
+    /// small in half of the swarm so that most writesets travel as several parts.
+    pub max_part_bytes: usize,
 }
 
 impl Options {
@@ -96,6 +99,7 @@ impl Options {
             fault_ticks: 0,
             liveness_ticks: 3000,
             auto_evict: 0,
+            max_part_bytes: 1 << 20,
         }
     }
 
@@ -144,6 +148,11 @@ impl Options {
             fault_ticks: rng.between(800, 2000),
             liveness_ticks: 6000,
             auto_evict: 0,
+            max_part_bytes: if rng.chance(1, 2) {
+                rng.between(4, 16) as usize
+            } else {
+                1 << 20
+            },
         }
     }
 }
@@ -356,6 +365,7 @@ impl Sim {
         c.lease_margin_ticks = 1;
         c.max_log_entries = self.opts.max_log_entries;
         c.auto_evict = self.opts.auto_evict;
+        c.max_part_bytes = self.opts.max_part_bytes;
         c.seed = self.seed.wrapping_mul(31).wrapping_add(id.short_id());
         c
     }

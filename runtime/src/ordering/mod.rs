@@ -100,6 +100,9 @@ struct Session {
 
 /// A GCache writeset record: the verdict every node gave it, then the encoded writeset. IST
 /// sends these as they are, so a joiner applies exactly what the others applied.
+/// A delivery slower than this is logged with its parts.
+const SLOW_DELIVERY: Duration = Duration::from_millis(300);
+
 fn gcache_record(verdict: &Verdict, bytes: &[u8]) -> Vec<u8> {
     let (passed, seqno) = match *verdict {
         Verdict::Pass { depends_on } => (1u8, depends_on),
@@ -185,7 +188,7 @@ impl Ordering {
     pub fn command(&mut self, command: Command) {
         match command {
             Command::Connect { request, reply } => self.connect(request, reply),
-            Command::Propose { ws, token } => self.propose(ws, token),
+            Command::Propose { ws, bytes, token } => self.propose(ws, bytes, token),
             Command::ReadPoint { token } => self.read_point(token),
             Command::Disconnect => self.disconnect(),
             Command::ForceBootstrap => {
@@ -446,7 +449,7 @@ impl Ordering {
     // ------------------------------------------------------------------------------------
     // Commands from MariaDB's threads
 
-    fn propose(&mut self, ws: Arc<Writeset>, token: Token) {
+    fn propose(&mut self, ws: Arc<Writeset>, bytes: Vec<u8>, token: Token) {
         let Some(session) = &mut self.session else {
             self.sink.deliver(Delivered::ProposalFailed {
                 token,
@@ -465,8 +468,7 @@ impl Ordering {
             session.held_proposals.push((ws, token));
             return;
         }
-        let bytes = ws.encode().to_vec();
-        match session.group.propose_deferred(bytes.clone()) {
+        match session.group.propose_deferred_bytes(&bytes) {
             Ok(id) => {
                 session.flush_due = true;
                 session.pending.insert(
@@ -836,6 +838,7 @@ impl Ordering {
             return;
         };
         session.last_seqno = seqno;
+        let took_from = Instant::now();
         let pending = local.and_then(|id| session.pending.remove(&id));
         let (ws, bytes, token) = match pending {
             Some(p) => (p.ws, p.bytes, Some(p.token)),
@@ -885,12 +888,28 @@ impl Ordering {
                 with_seqno: Seqno::UNDEFINED,
             },
         };
+        let certified = Instant::now();
         self.publish_index_size();
         self.gcache_append(
             seqno,
             RecordKind::Writeset,
             Arc::new(gcache_record(&verdict, &bytes)),
         );
+        let cached = Instant::now();
+        if cached - took_from > SLOW_DELIVERY {
+            // The ordering thread answers no peer meanwhile: worth knowing when the cluster
+            // re-forms around a bulk transaction.
+            log::info!(
+                "Delivering seqno {seqno} ({} keys, {} bytes) took {:?}: decode {:?}, \
+                 certification {:?}, GCache {:?}",
+                ws.keys.len(),
+                bytes.len(),
+                cached - took_from,
+                started - took_from,
+                certified - started,
+                cached - certified
+            );
+        }
         self.sink.deliver(Delivered::Writeset {
             seqno,
             ws,
@@ -976,8 +995,10 @@ impl Ordering {
                 }
                 None => Default::default(),
             };
+            // Rare (a re-formed primary): encoded again here rather than kept twice meanwhile.
             for (ws, token) in proposals {
-                self.propose(ws, token);
+                let bytes = ws.encode().to_vec();
+                self.propose(ws, bytes, token);
             }
             for token in reads {
                 self.read_point(token);
