@@ -2146,6 +2146,35 @@ impl Sink for Shared {
             Delivered::Writeset { .. } | Delivered::View(_) | Delivered::Vote { .. }
         );
         if gate.pauses > 0 && ordered {
+            // A local transaction ordered past the pause point learns its outcome now, as
+            // with Galera (only its commit waits for the resume): until then it would wait in
+            // certification holding its row locks, and an applier before the pause point
+            // that needs one could never be served, nor the pause complete (an SST donor
+            // under write load hung in FLUSH TABLES WITH READ LOCK, "BF lock wait long").
+            if let Delivered::Writeset {
+                seqno,
+                ws,
+                verdict,
+                local: Some(token),
+            } = &event
+            {
+                if let Some(trx) = self.trxs.get(*token) {
+                    if trx.complete(Outcome::Ordered {
+                        seqno: *seqno,
+                        verdict: *verdict,
+                    }) {
+                        let depends_on = match verdict {
+                            Verdict::Pass { depends_on } => *depends_on,
+                            Verdict::Conflict { .. } => Seqno::UNDEFINED,
+                        };
+                        self.counters
+                            .record_cert(seqno.0, ws.last_seen.0, depends_on.0);
+                        // A later pause must cover it (its position is what an SST reports).
+                        gate.dispatched = gate.dispatched.max(*seqno);
+                        return;
+                    }
+                }
+            }
             gate.held.push_back(event);
             return;
         }
