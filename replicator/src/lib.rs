@@ -1660,6 +1660,12 @@ impl Shared {
         {
             return false;
         }
+        // Checked again: what this waited for may be the writeset whose vote was lost (the
+        // next fragment of a streaming transaction would find no applier context).
+        if self.inconsistent.load(Ordering::SeqCst) {
+            self.leave_both(seqno);
+            return false;
+        }
         Counters::record_window(
             &self.counters.apply_window_sum,
             &self.counters.apply_window_count,
@@ -2006,15 +2012,19 @@ impl Shared {
                 return;
             }
         }
-        let logged_if_lost = || match lock(&self.votes).decision(seqno) {
-            Some(decision) => {
-                if decision.inconsistent() {
-                    // The error line is "Inconsistency detected" (`leave_inconsistent`).
-                    log::info!("Failed to apply write set: gtid: {history}:{seqno} {what}");
-                }
-                true
+        let logged_if_lost = || {
+            let lost = match lock(&self.votes).decision(seqno) {
+                Some(decision) => decision.inconsistent(),
+                None => return false,
+            };
+            if lost {
+                // The error line is "Inconsistency detected" (`leave_inconsistent`).
+                log::info!("Failed to apply write set: gtid: {history}:{seqno} {what}");
+                // Before this seqno leaves the order: nothing after it may be applied here
+                // (the delivery side may not have acted on the decision yet).
+                self.leave_inconsistent(Gtid::new(history, seqno));
             }
-            None => false,
+            true
         };
         loop {
             if logged_if_lost() {
