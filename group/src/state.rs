@@ -391,31 +391,13 @@ impl SmState {
             return Applied::Nothing;
         };
         match command {
+            // A whole writeset is its own only part (`assemble` then drops any partial).
             Command::Writeset {
                 origin,
                 epoch,
                 seq,
                 payload,
-            } => match self.admit(origin, epoch, seq) {
-                Admission::Deliver => {
-                    self.record_delivery(origin, epoch, seq);
-                    self.drop_partial(origin);
-                    let seqno = self.next_seqno();
-                    Applied::Ordered {
-                        seqno,
-                        origin,
-                        epoch,
-                        seq,
-                        payload,
-                    }
-                }
-                why => Applied::Rejected {
-                    origin,
-                    epoch,
-                    seq,
-                    why,
-                },
-            },
+            } => self.apply_part(origin, epoch, seq, (0, 1), payload),
             Command::WritesetPart {
                 origin,
                 epoch,
@@ -423,33 +405,7 @@ impl SmState {
                 part,
                 parts,
                 bytes,
-            } => match self.admit(origin, epoch, seq) {
-                Admission::Deliver => {
-                    self.record_delivery(origin, epoch, seq);
-                    match self.assemble(origin, epoch, part, parts, bytes) {
-                        Some(payload) => {
-                            let seqno = self.next_seqno();
-                            Applied::Ordered {
-                                seqno,
-                                origin,
-                                epoch,
-                                seq,
-                                payload,
-                            }
-                        }
-                        None if part.saturating_add(1) >= parts => {
-                            Applied::Incomplete { origin, epoch, seq }
-                        }
-                        None => Applied::Part { origin, epoch, seq },
-                    }
-                }
-                why => Applied::Rejected {
-                    origin,
-                    epoch,
-                    seq,
-                    why,
-                },
-            },
+            } => self.apply_part(origin, epoch, seq, (part, parts), bytes),
             Command::Control {
                 origin,
                 epoch,
@@ -501,6 +457,39 @@ impl SmState {
                     Applied::Nothing
                 }
             }
+        }
+    }
+
+    /// A writeset, or part `part` of `parts` of one: admitted in origin order, and ordered
+    /// (given its seqno) once whole.
+    fn apply_part(
+        &mut self,
+        origin: NodeId,
+        epoch: u64,
+        seq: u64,
+        (part, parts): (u32, u32),
+        bytes: Vec<u8>,
+    ) -> Applied {
+        let why = self.admit(origin, epoch, seq);
+        if why != Admission::Deliver {
+            return Applied::Rejected {
+                origin,
+                epoch,
+                seq,
+                why,
+            };
+        }
+        self.record_delivery(origin, epoch, seq);
+        match self.assemble(origin, epoch, part, parts, bytes) {
+            Some(payload) => Applied::Ordered {
+                seqno: self.next_seqno(),
+                origin,
+                epoch,
+                seq,
+                payload,
+            },
+            None if part.saturating_add(1) >= parts => Applied::Incomplete { origin, epoch, seq },
+            None => Applied::Part { origin, epoch, seq },
         }
     }
 

@@ -1349,6 +1349,36 @@ impl Shared {
         }
     }
 
+    /// Hands a local writeset's outcome to its waiting transaction; false if none takes it
+    /// (then it is applied like a remote one).
+    fn take_local_outcome(
+        &self,
+        gate: &mut Gate,
+        seqno: Seqno,
+        ws: &Writeset,
+        verdict: Verdict,
+        token: Token,
+    ) -> bool {
+        let taken = self
+            .trxs
+            .get(token)
+            .is_some_and(|trx| trx.complete(Outcome::Ordered { seqno, verdict }));
+        if taken {
+            gate.dispatched = gate.dispatched.max(seqno);
+            self.record_cert(seqno, ws, verdict);
+        }
+        taken
+    }
+
+    fn record_cert(&self, seqno: Seqno, ws: &Writeset, verdict: Verdict) {
+        let depends_on = match verdict {
+            Verdict::Pass { depends_on } => depends_on,
+            Verdict::Conflict { .. } => Seqno::UNDEFINED,
+        };
+        self.counters
+            .record_cert(seqno.0, ws.last_seen.0, depends_on.0);
+    }
+
     /// Routes one delivered event (called with the gate held, in total order).
     fn dispatch(&self, gate: &mut Gate, event: Delivered) {
         match event {
@@ -1364,19 +1394,12 @@ impl Shared {
                     // (the joiner's stream of events starts there). Certified, not applied.
                     return;
                 }
-                let depends_on = match verdict {
-                    Verdict::Pass { depends_on } => depends_on,
-                    Verdict::Conflict { .. } => Seqno::UNDEFINED,
-                };
-                self.counters
-                    .record_cert(seqno.0, ws.last_seen.0, depends_on.0);
                 if let Some(token) = local {
-                    if let Some(trx) = self.trxs.get(token) {
-                        if trx.complete(Outcome::Ordered { seqno, verdict }) {
-                            return;
-                        }
+                    if self.take_local_outcome(gate, seqno, &ws, verdict, token) {
+                        return;
                     }
                 }
+                self.record_cert(seqno, &ws, verdict);
                 Counters::add(&self.counters.received, 1);
                 Counters::add(&self.counters.received_bytes, ws.data.len() as u64);
                 match verdict {
@@ -2161,6 +2184,8 @@ impl Sink for Shared {
             // certification holding its row locks, and an applier before the pause point
             // that needs one could never be served, nor the pause complete (an SST donor
             // under write load hung in FLUSH TABLES WITH READ LOCK, "BF lock wait long").
+            // Counted as dispatched: a later pause must cover it (its position is what an
+            // SST reports).
             if let Delivered::Writeset {
                 seqno,
                 ws,
@@ -2168,21 +2193,8 @@ impl Sink for Shared {
                 local: Some(token),
             } = &event
             {
-                if let Some(trx) = self.trxs.get(*token) {
-                    if trx.complete(Outcome::Ordered {
-                        seqno: *seqno,
-                        verdict: *verdict,
-                    }) {
-                        let depends_on = match verdict {
-                            Verdict::Pass { depends_on } => *depends_on,
-                            Verdict::Conflict { .. } => Seqno::UNDEFINED,
-                        };
-                        self.counters
-                            .record_cert(seqno.0, ws.last_seen.0, depends_on.0);
-                        // A later pause must cover it (its position is what an SST reports).
-                        gate.dispatched = gate.dispatched.max(*seqno);
-                        return;
-                    }
+                if self.take_local_outcome(&mut gate, *seqno, ws, *verdict, *token) {
+                    return;
                 }
             }
             gate.held.push_back(event);
