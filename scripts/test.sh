@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests and the deterministic simulation of the group protocol, every
-# bench once, the testbed's self-test against Galera 4, then the integration tests that start
+# Runs every test: unit tests and the deterministic simulation of the group protocol, the
+# patched raft-rs's library tests, every bench once, the testbed's self-test against Galera 4, then the integration tests that start
 # real mariadbd (Debian 10.11) on libtrireme.so: one node, a three-node cluster (io_uring
 # transport, then the portable one), and faults; then a short list of MariaDB's own galera MTR
 # tests (mtr/ci.txt; mtr/tests.txt is the full list that passes).
@@ -27,6 +27,8 @@ step() {
 
 step "unit tests and simulation ($TRIREME_SIM_SEEDS seeds)" \
   cargo test --release --workspace --exclude trireme-itest --exclude trireme-testbed
+step "raft-rs as patched for weighted quorums (third_party/raft): its library tests" \
+  bash -c 'cd third_party/raft && CARGO_TARGET_DIR=../../target/raft cargo test --release --lib'
 step "benches, once each" \
   cargo bench --workspace --benches --quiet -- --test
 step "testbed self-test against Galera 4" \
