@@ -46,6 +46,18 @@ impl Awaiting {
 pub(super) fn hold(awaiting: &mut Awaiting, me: NodeId, event: Event) {
     match &event {
         Event::View(view) if view.primary => awaiting.last_view = Some(view.clone()),
+        // A group snapshot while we wait (two can come in one round: the first before our
+        // promotion, the next with the view that admits us). It only moves the point the
+        // state transfer starts from, which the transfer covers. Its view is held as a view
+        // (the view in force at the transfer point may be this one); held as it came, it was
+        // never seen as one, and the node waited for an admission it already had.
+        Event::Joined { view, .. } => {
+            if let Some(view) = view.as_ref().filter(|v| v.primary) {
+                awaiting.last_view = Some(view.clone());
+                awaiting.held.push_back(Event::View(view.clone()));
+            }
+            return;
+        }
         Event::Control {
             origin,
             event: ControlEvent::StateRequest { donor: Some(_), .. },
