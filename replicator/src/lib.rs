@@ -148,9 +148,9 @@ struct Shared {
     /// A joiner's state transfer, watched by the applier that waits for it.
     transfer: Mutex<Transfer>,
     transfer_changed: Condvar,
-    /// Views queued for the appliers and not yet handed to the server: a rejoining node
-    /// waits for them (views carry no seqno to wait on).
-    views_queued: Mutex<usize>,
+    /// Views queued for the appliers and handed to the server: a rejoining node waits for
+    /// all of them (views carry no seqno to wait on), and each view waits for its turn.
+    views: Mutex<ViewTurns>,
     views_done: Condvar,
     flow: flow::FlowControl,
     /// The last exemption `flow_check` saw (desynced, donor, joiner).
@@ -188,6 +188,14 @@ const FINAL_DRAIN: Duration = Duration::from_secs(10);
 /// How long an applier waits for the commits before a "synced" report before it queues the
 /// report again and takes other work.
 const SYNCED_RECHECK: Duration = Duration::from_millis(20);
+
+/// Views handed out to the appliers (`issued`) and delivered to the server (`delivered`),
+/// counted since the connection began.
+#[derive(Default)]
+struct ViewTurns {
+    issued: u64,
+    delivered: u64,
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -275,7 +283,7 @@ impl Replicator {
             runtime: OnceLock::new(),
             transfer: Mutex::new(Transfer::None),
             transfer_changed: Condvar::new(),
-            views_queued: Mutex::new(0),
+            views: Mutex::new(ViewTurns::default()),
             views_done: Condvar::new(),
             flow: flow::FlowControl::new(fc.0, fc.1),
             flow_exempt: std::sync::atomic::AtomicBool::new(false),
@@ -411,7 +419,7 @@ impl Replicator {
             gate.held.clear();
         }
         shared.queue.reopen();
-        *lock(&shared.views_queued) = 0;
+        *lock(&shared.views) = ViewTurns::default();
         // While running, the file says "position unknown" (seqno -1): the database may be
         // ahead of it after a crash, and --wsrep-recover must be asked instead.
         shared.store_state(Gtid::new(position.history, Seqno::UNDEFINED), false)?;
@@ -1428,8 +1436,12 @@ impl Shared {
                     // A member that left is no longer waited for.
                     self.settle_votes(Some(view.members.iter().map(|m| m.id).collect()));
                 }
-                *lock(&self.views_queued) += 1;
-                self.queue.push(Work::View(view));
+                let ticket = {
+                    let mut turns = lock(&self.views);
+                    turns.issued += 1;
+                    turns.issued - 1
+                };
+                self.queue.push(Work::View { view, ticket });
             }
             Delivered::FlowControl { node, stop } => self.flow.on_message(node, stop),
             Delivered::Vote { node, seqno, code } => {
@@ -1592,10 +1604,21 @@ impl Shared {
                         return Status::Ok;
                     }
                 }
-                Work::View(view) => {
+                Work::View { view, ticket } => {
+                    // Two appliers can hold consecutive views (a primary one still waiting
+                    // for what precedes it, then a non-primary one): the server must see them
+                    // in order, or it ends in the older one. Seen with a node that caught up
+                    // on a view that listed it and then on its own removal.
+                    let mut turns = lock(&self.views);
+                    while turns.delivered < ticket {
+                        turns = self
+                            .views_done
+                            .wait(turns)
+                            .unwrap_or_else(|e| e.into_inner());
+                    }
+                    drop(turns);
                     self.deliver_view(ctx, view);
-                    let mut queued = lock(&self.views_queued);
-                    *queued = queued.saturating_sub(1);
+                    lock(&self.views).delivered += 1;
                     self.views_done.notify_all();
                 }
                 Work::Synced(upto) => {
@@ -1807,14 +1830,14 @@ impl Shared {
         let rejoin = lock(&self.node).connected_reported;
         if rejoin {
             let _ = self.orders.wait_committed(settled_at, None, &|| false);
-            let mut queued = lock(&self.views_queued);
-            while *queued > 0 {
-                queued = self
+            let mut turns = lock(&self.views);
+            while turns.delivered < turns.issued {
+                turns = self
                     .views_done
-                    .wait(queued)
+                    .wait(turns)
                     .unwrap_or_else(|e| e.into_inner());
             }
-            drop(queued);
+            drop(turns);
             // The server must leave its primary component before it can be a joiner again
             // (wsrep-lib: synced -> connected -> joiner); here, in order on this applier.
             let left = lock(&self.node)

@@ -17,8 +17,9 @@ pub enum Work {
         ws: Arc<Writeset>,
         depends_on: Seqno,
     },
-    /// A configuration change or a non-primary view, delivered alone.
-    View(View),
+    /// A configuration change or a non-primary view, delivered alone, in its turn (`ticket`:
+    /// views go to the server in the order they were queued, whichever applier pops them).
+    View { view: View, ticket: u64 },
     /// The node must obtain state up to `start`: it just joined a running group, or it fell
     /// behind the group's log while away (then everything dispatched up to `settled_at` must
     /// commit first: the state transfer starts from what the database holds).
