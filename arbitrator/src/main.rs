@@ -171,6 +171,7 @@ fn main() {
         advertised_host: options.base_host().unwrap_or("127.0.0.1").to_string(),
         election_timeout: options.election_timeout(),
         suspect_timeout: options.suspect_timeout(),
+        weight: options.pc_weight(),
         transport: match options.transport() {
             trireme_config::TransportChoice::Portable => trireme_net::TransportChoice::Portable,
             trireme_config::TransportChoice::IoUring => trireme_net::TransportChoice::IoUring,

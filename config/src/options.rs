@@ -220,6 +220,9 @@ impl Options {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         for (spec, slot) in REGISTRY.iter().zip(&self.slots) {
+            if spec.rendering == Rendering::NotListed {
+                continue;
+            }
             if let Some(slot) = slot {
                 out.push_str(spec.key);
                 out.push_str(" = ");
@@ -338,8 +341,9 @@ impl Options {
         }
     }
 
-    pub fn pc_weight(&self) -> u32 {
-        u32::try_from(self.int(key::PC_WEIGHT, 1)).unwrap_or(1)
+    /// `pc.weight`: this node's weight in quorums (validated to 0..=255).
+    pub fn pc_weight(&self) -> u8 {
+        u8::try_from(self.int(key::PC_WEIGHT, 1)).unwrap_or(1)
     }
 
     /// `evs.auto_evict`: removals after which a node is evicted (0: never).
@@ -768,7 +772,7 @@ impl Options {
 /// The text `render` shows for a value given as `given`.
 fn rendered_text(spec: &Spec, given: &str, value: &Value) -> String {
     match spec.rendering {
-        Rendering::AsGiven => given.to_string(),
+        Rendering::AsGiven | Rendering::NotListed => given.to_string(),
         Rendering::Normalized => value.canonical(),
     }
 }

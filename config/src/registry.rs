@@ -49,6 +49,9 @@ pub(crate) enum Rendering {
     /// The canonical form of the value: Galera's gcomm writes these options back after
     /// parsing them (`pc.ignore_sb=1` shows as `true`, `PT24H` as `P1D`).
     Normalized,
+    /// Never listed: an action Galera takes without storing it (`gmcast.isolate`); MTR's
+    /// check of the server's variables after a test expects the list unchanged.
+    NotListed,
 }
 
 /// Where an option's value comes from when the options string does not set it.
@@ -269,6 +272,7 @@ pub(crate) static REGISTRY: &[Spec] = &[
     Spec { key: "gmcast.group", kind: Kind::String,
         note: "Group name Galera takes from the cluster address; not used.", ..BASE },
     Spec { key: "gmcast.isolate", kind: int(0, 2), runtime: Dynamic, support: Implemented,
+        rendering: Rendering::NotListed,
         note: "1 cuts this node off from its peers, 2 makes it leave, 0 restores (MTR partition tests).", ..BASE },
     Spec { key: "gmcast.listen_addr", kind: Kind::Address, default: Derived(Derivation::ListenAddr),
         support: Implemented, rendering: Normalized,
@@ -322,8 +326,8 @@ pub(crate) static REGISTRY: &[Spec] = &[
     Spec { key: "pc.wait_prim_timeout", kind: DURATION, default: Fixed("PT30S"), support: Implemented,
         note: "How long connect waits for a primary component.", ..BASE },
     Spec { key: "pc.weight", kind: int(0, 255), default: Fixed("1"), runtime: Dynamic,
-        rendering: Normalized,
-        note: "This node's weight in quorum decisions; not implemented: every voter weighs 1.", ..BASE },
+        rendering: Normalized, support: Implemented,
+        note: "Weight in quorums: a component is primary if it weighs over half; changed in steps of 1.", ..BASE },
     Spec { key: "protonet.backend", kind: Kind::Enum(&["asio"]), default: Fixed("asio"),
         note: "Galera's network backend; Trireme's is trireme.transport.", ..BASE },
     Spec { key: "protonet.version", kind: int(0, 0), default: Fixed("0"),

@@ -48,6 +48,17 @@ pub(crate) enum Command {
 pub(crate) struct MemberAdd {
     pub info: MemberInfo,
     pub epoch: u64,
+    /// The weight it wants once a voter (`pc.weight`).
+    pub weight: u8,
+}
+
+/// The `context` of a raft configuration change that moves a voter's weight by one
+/// (`AddNode` of a voter, which raft itself treats as a no-op): riding on raft's
+/// configuration changes, a weight step is never concurrent with another one or with a
+/// membership change, and no node campaigns while one is committed but not applied.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct WeightStep {
+    pub weight: u8,
 }
 
 /// Entries are bounded by the message limit anyway; this only stops absurd allocations.
@@ -62,6 +73,18 @@ impl Command {
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<Command> {
         decode_archive::<Command>(bytes, MAX_COMMAND_BYTES).ok()
+    }
+}
+
+impl WeightStep {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        rkyv::to_bytes::<rancor::Error>(self)
+            .expect("serialising a weight step into memory cannot fail")
+            .to_vec()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<WeightStep> {
+        decode_archive::<WeightStep>(bytes, MAX_COMMAND_BYTES).ok()
     }
 }
 

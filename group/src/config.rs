@@ -45,6 +45,9 @@ pub struct GroupConfig {
     /// `evs.auto_evict`: a node removed this many times (it keeps failing and coming back
     /// under the same id) is refused when it asks back in; 0 never evicts.
     pub auto_evict: u32,
+    /// `pc.weight`: this node's weight in quorums. A component is primary while its voters
+    /// weigh more than half of all voters (by count when every weight is 0).
+    pub weight: u8,
 }
 
 impl GroupConfig {
@@ -67,6 +70,7 @@ impl GroupConfig {
             max_part_bytes: 2 << 20,
             seed: 0,
             auto_evict: 0,
+            weight: 1,
         }
     }
 

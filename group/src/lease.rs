@@ -83,7 +83,7 @@ impl LeaderLease {
     pub(crate) fn until(
         &self,
         now: u64,
-        voters: &[u64],
+        voters: &[(u64, u64)],
         me: u64,
         election_ticks: u64,
         margin: u64,
@@ -99,31 +99,52 @@ impl LeaderLease {
     }
 }
 
-/// The largest `t` such that a quorum of `voters` has echoed a send tick `>= t` (the leader
-/// itself counts as `now`).
+/// The largest `t` such that a quorum of `voters` (raft id, weight) has echoed a send tick
+/// `>= t` (the leader itself counts as `now`). Quorums are weighted as raft's own are (see
+/// `weighs_a_quorum`), so a lease quorum meets every quorum that could elect another leader.
 pub(crate) fn quorum_start(
     now: u64,
-    voters: &[u64],
+    voters: &[(u64, u64)],
     me: u64,
     acks: &BTreeMap<u64, Ack>,
 ) -> Option<u64> {
     if voters.is_empty() {
         return None;
     }
-    let mut ticks: Vec<u64> = voters
+    let total: u64 = voters.iter().map(|(_, w)| *w).sum();
+    let mut ticks: Vec<(u64, u64)> = voters
         .iter()
-        .map(|v| {
-            if *v == me {
+        .map(|(v, w)| {
+            let tick = if *v == me {
                 now
             } else {
                 acks.get(v).map_or(0, |a| a.echoed_leader_tick)
-            }
+            };
+            (tick, *w)
         })
         .collect();
-    ticks.sort_unstable_by(|a, b| b.cmp(a));
-    let quorum = voters.len() / 2 + 1;
-    let start = ticks[quorum - 1];
-    (start > 0).then_some(start)
+    ticks.sort_unstable_by_key(|t| std::cmp::Reverse(t.0));
+    let mut sum = 0;
+    for (tick, w) in ticks {
+        sum += w;
+        if sum * 2 > total {
+            return (tick > 0).then_some(tick);
+        }
+    }
+    None
+}
+
+/// Whether the voters for which `present` holds weigh more than half of all `voters`
+/// (raft id, weight): the same rule as the patched raft-rs quorum (third_party/raft,
+/// `quorum::weighted`); voters that all weigh 0 have none.
+pub(crate) fn weighs_a_quorum(voters: &[(u64, u64)], present: impl Fn(u64) -> bool) -> bool {
+    let total: u64 = voters.iter().map(|(_, w)| *w).sum();
+    let here: u64 = voters
+        .iter()
+        .filter(|(v, _)| present(*v))
+        .map(|(_, w)| *w)
+        .sum();
+    total > 0 && here * 2 > total
 }
 
 /// A follower's lease, derived from its leader's stamps.
@@ -137,6 +158,10 @@ pub(crate) struct DerivedLease {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ones(voters: &[u64]) -> Vec<(u64, u64)> {
+        voters.iter().map(|v| (*v, 1)).collect()
+    }
 
     fn acks(pairs: &[(u64, u64)]) -> BTreeMap<u64, Ack> {
         pairs
@@ -157,34 +182,68 @@ mod tests {
     fn lease_starts_at_the_quorum_th_latest_echoed_send_tick() {
         // 5 voters: the leader (now=100) plus echoes 90, 80, 70 and none.
         let a = acks(&[(2, 90), (3, 80), (4, 70)]);
-        assert_eq!(quorum_start(100, &[1, 2, 3, 4, 5], 1, &a), Some(80));
+        assert_eq!(quorum_start(100, &ones(&[1, 2, 3, 4, 5]), 1, &a), Some(80));
         // 3 voters: leader plus the best follower.
         assert_eq!(
-            quorum_start(100, &[1, 2, 3], 1, &acks(&[(3, 95)])),
+            quorum_start(100, &ones(&[1, 2, 3]), 1, &acks(&[(3, 95)])),
             Some(95)
         );
         // No follower answered yet: no lease (except alone).
-        assert_eq!(quorum_start(100, &[1, 2, 3], 1, &acks(&[])), None);
-        assert_eq!(quorum_start(100, &[1], 1, &acks(&[])), Some(100));
+        assert_eq!(quorum_start(100, &ones(&[1, 2, 3]), 1, &acks(&[])), None);
+        assert_eq!(quorum_start(100, &ones(&[1]), 1, &acks(&[])), Some(100));
+    }
+
+    #[test]
+    fn a_weighted_lease_needs_echoes_weighing_more_than_half() {
+        // The leader weighs 3 of 5: its own tick is a quorum on its own.
+        let heavy_leader = [(1, 3), (2, 1), (3, 1)];
+        assert_eq!(quorum_start(100, &heavy_leader, 1, &acks(&[])), Some(100));
+        // A light leader needs the heavy voter's echo, however many light ones answer.
+        let light_leader = [(1, 1), (2, 3), (3, 1)];
+        assert_eq!(quorum_start(100, &light_leader, 1, &acks(&[(3, 99)])), None);
+        assert_eq!(
+            quorum_start(100, &light_leader, 1, &acks(&[(2, 90), (3, 99)])),
+            Some(90)
+        );
+        // A voter of weight 0 adds nothing; voters that all weigh 0 have no quorum.
+        let zero = [(1, 1), (2, 1), (3, 0)];
+        assert_eq!(quorum_start(100, &zero, 1, &acks(&[(3, 99)])), None);
+        let all_zero = [(1, 0), (2, 0), (3, 0)];
+        assert_eq!(
+            quorum_start(100, &all_zero, 1, &acks(&[(2, 99), (3, 99)])),
+            None
+        );
+    }
+
+    #[test]
+    fn weighs_a_quorum_is_more_than_half_the_weight() {
+        let v = [(1, 2), (2, 1), (3, 1)];
+        assert!(
+            !weighs_a_quorum(&v, |id| id == 1),
+            "2 of 4 is not more than half"
+        );
+        assert!(weighs_a_quorum(&v, |id| id != 3));
+        assert!(!weighs_a_quorum(&v, |id| id != 1));
+        assert!(!weighs_a_quorum(&[(1, 0), (2, 0), (3, 0)], |_| true));
     }
 
     #[test]
     fn lease_ends_an_election_timeout_after_its_start_minus_the_margin() {
         let mut l = LeaderLease::new(3, 50, false);
         l.record_ack(2, 60, 1000);
-        assert_eq!(l.until(65, &[1, 2, 3], 1, 10, 1), Some(69));
+        assert_eq!(l.until(65, &ones(&[1, 2, 3]), 1, 10, 1), Some(69));
         assert_eq!(
-            l.until(69, &[1, 2, 3], 1, 10, 1),
+            l.until(69, &ones(&[1, 2, 3]), 1, 10, 1),
             None,
             "expired at 60 + 10 - 1"
         );
         // A late answer to an old probe does not extend it.
         l.record_ack(2, 55, 1001);
-        assert_eq!(l.until(69, &[1, 2, 3], 1, 10, 1), None);
+        assert_eq!(l.until(69, &ones(&[1, 2, 3]), 1, 10, 1), None);
         l.abdicated = true;
         l.record_ack(2, 68, 1002);
         assert_eq!(
-            l.until(68, &[1, 2, 3], 1, 10, 1),
+            l.until(68, &ones(&[1, 2, 3]), 1, 10, 1),
             None,
             "an abdicated leader holds no lease"
         );
@@ -197,11 +256,11 @@ mod tests {
         l.record_ack(3, 101, 9);
         l.maybe_unlock(109, 10);
         assert!(
-            l.until(109, &[1, 2, 3], 1, 10, 1).is_none(),
+            l.until(109, &ones(&[1, 2, 3]), 1, 10, 1).is_none(),
             "every voter answered, still locked"
         );
         l.maybe_unlock(110, 10);
         l.record_ack(2, 110, 8);
-        assert_eq!(l.until(110, &[1, 2, 3], 1, 10, 1), Some(119));
+        assert_eq!(l.until(110, &ones(&[1, 2, 3]), 1, 10, 1), Some(119));
     }
 }

@@ -16,7 +16,7 @@ pub const MAX_MSG_BYTES: usize = trireme_types::MAX_WRITESET_BYTES + (16 << 20);
 /// Version of this wire format, carried in [`Hello`]; peers of another version are refused.
 /// 2: large writesets are ordered in parts (`Command::WritesetPart`), which a version-1 node
 /// would skip, numbering seqnos differently.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// One message between two group cores.
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -104,6 +104,8 @@ pub struct JoinRequest {
     /// The joiner's proposal epoch: older epochs of this origin are never delivered after
     /// its admission (see `state::Admission`).
     pub epoch: u64,
+    /// Its `pc.weight`.
+    pub weight: u8,
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -274,6 +276,8 @@ pub enum ControlEntry {
     /// `code` 0 if it applied, else a digest of the error. A node that fails to apply a
     /// writeset votes first; every member then votes its own result once it has applied it.
     Vote { seqno: Seqno, code: u64 },
+    /// The proposer wants `weight` in quorums (`pc.weight` set at run time).
+    Weight { weight: u8 },
 }
 
 /// Why a frame was refused.

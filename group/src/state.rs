@@ -33,6 +33,11 @@ pub(crate) struct MemberRecord {
     pub last_seq: u64,
     /// The lowest seqno its GCache last reported holding (`ControlEntry::Cached`).
     pub cached_from: Seqno,
+    /// Its weight in quorums (`pc.weight`) as a voter now; 0 while a learner.
+    pub weight: u8,
+    /// The weight it asked for; the leader moves `weight` there one unit per raft
+    /// configuration change (see `weight_step`).
+    pub wanted_weight: u8,
 }
 
 /// A primary view as installed by a `View` entry.
@@ -180,6 +185,12 @@ pub enum ControlEvent {
         seqno: Seqno,
         code: u64,
     },
+    /// `node` asked for weight `weight` in quorums (`pc.weight`); the leader gets it there
+    /// in steps.
+    WeightWanted {
+        node: NodeId,
+        weight: u8,
+    },
 }
 
 /// Whether an origin's proposal `(epoch, seq)` is delivered at this point of the log.
@@ -227,6 +238,8 @@ impl SmState {
                 epoch,
                 last_seq: 0,
                 cached_from: Seqno::UNDEFINED,
+                weight: 1,
+                wanted_weight: 1,
             }],
             commit_cut: Seqno::UNDEFINED,
             retired: Vec::new(),
@@ -585,17 +598,97 @@ impl SmState {
                         epoch,
                         last_seq: 0,
                         cached_from: Seqno::UNDEFINED,
+                        weight: 0,
+                        wanted_weight: add.weight,
                     },
                 );
             }
         }
     }
 
-    /// A learner became a voter (raft `AddNode` on a learner).
+    /// A learner became a voter (raft `AddNode` on a learner). It enters with weight at
+    /// most one, which keeps old and new quorums intersecting as adding one voter does; the
+    /// rest of its wanted weight comes one unit at a time.
     pub(crate) fn promote(&mut self, short: u64) {
         if let Ok(at) = self.members.binary_search_by_key(&short, |m| m.short) {
-            self.members[at].voter = true;
+            let m = &mut self.members[at];
+            if !m.voter {
+                m.voter = true;
+                m.weight = m.wanted_weight.min(1);
+            }
         }
+    }
+
+    /// The only member of a state made by `bootstrap` starts at weight one (voters that all
+    /// weigh 0 have no quorum) and wants `weight`.
+    pub(crate) fn set_bootstrap_weight(&mut self, weight: u8) {
+        assert_eq!(
+            self.members.len(),
+            1,
+            "only a one-member state is bootstrapped"
+        );
+        self.members[0].wanted_weight = weight;
+    }
+
+    /// The next weight step for a voter, if its weight is not what it wanted: one unit
+    /// toward it (see `weight_step_valid`).
+    pub(crate) fn weight_step(&self, short: u64) -> Option<u8> {
+        let m = self.member_by_short(short).filter(|m| m.voter)?;
+        let next = match m.weight.cmp(&m.wanted_weight) {
+            std::cmp::Ordering::Less => m.weight + 1,
+            std::cmp::Ordering::Greater => m.weight - 1,
+            std::cmp::Ordering::Equal => return None,
+        };
+        self.weight_step_valid(short, next).then_some(next)
+    }
+
+    /// Whether `weight` is a valid next weight for the voter `short`: one unit from its
+    /// current weight, and not the step that would leave every voter at 0 (no quorum at
+    /// all). Changing one voter's weight by one is like adding or removing one voter of
+    /// weight one, so every quorum before the step intersects every quorum after it;
+    /// larger jumps would not.
+    pub(crate) fn weight_step_valid(&self, short: u64, weight: u8) -> bool {
+        let Some(m) = self.member_by_short(short).filter(|m| m.voter) else {
+            return false;
+        };
+        let others: u64 = self
+            .voters()
+            .filter(|o| o.short != short)
+            .map(|o| u64::from(o.weight))
+            .sum();
+        m.weight.abs_diff(weight) == 1 && others + u64::from(weight) > 0
+    }
+
+    /// Applies a weight step checked by `weight_step_valid`.
+    pub(crate) fn apply_weight_step(&mut self, short: u64, weight: u8) {
+        assert!(
+            self.weight_step_valid(short, weight),
+            "weight steps are checked first"
+        );
+        if let Ok(at) = self.members.binary_search_by_key(&short, |m| m.short) {
+            self.members[at].weight = weight;
+        }
+    }
+
+    /// The voters' weights for raft's quorums, `None` when every voter weighs one (raft's
+    /// own head count, unchanged).
+    pub(crate) fn weights(&self) -> Option<raft::Weights> {
+        if self.voters().all(|m| m.weight == 1) {
+            return None;
+        }
+        Some(
+            self.voters()
+                .map(|m| (m.short, u64::from(m.weight)))
+                .collect(),
+        )
+    }
+
+    /// Each voter's raft id and weight, for quorum arithmetic outside raft (leases,
+    /// removal checks).
+    pub(crate) fn voter_weights(&self) -> Vec<(u64, u64)> {
+        self.voters()
+            .map(|m| (m.short, u64::from(m.weight)))
+            .collect()
     }
 
     /// How many times `node` was removed from the group.
@@ -709,6 +802,15 @@ impl SmState {
                 seqno,
                 code,
             },
+            ControlEntry::Weight { weight } => {
+                if let Some(m) = self.member_mut(origin) {
+                    m.wanted_weight = weight;
+                }
+                ControlEvent::WeightWanted {
+                    node: origin,
+                    weight,
+                }
+            }
         }
     }
 
@@ -804,6 +906,7 @@ mod tests {
                 MemberAdd {
                     info: info(b, name),
                     epoch: 0,
+                    weight: 1,
                 },
             );
             s.promote(node(b).short_id());
@@ -946,6 +1049,7 @@ mod tests {
             MemberAdd {
                 info: info(2, "b"),
                 epoch: 5,
+                weight: 1,
             },
         );
         assert_eq!(s.admit(node(2), 4, 1), Admission::StaleEpoch);
@@ -963,6 +1067,7 @@ mod tests {
             MemberAdd {
                 info: info(2, "b"),
                 epoch: 0,
+                weight: 1,
             },
         );
         assert_eq!(s.member(node(2)).unwrap().epoch, 1);
@@ -1221,5 +1326,77 @@ mod tests {
             bytes: vec![],
         });
         assert!(SmState::decode(&bad.encode()).is_err());
+    }
+
+    #[test]
+    fn weights_move_one_unit_at_a_time_and_never_all_to_zero() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED)]);
+        let (a, b) = (node(1).short_id(), node(2).short_id());
+        assert_eq!(s.weights(), None, "all weigh one: raft counts heads");
+        s.member_mut(node(1)).unwrap().wanted_weight = 3;
+        assert_eq!(s.weight_step(a), Some(2));
+        assert!(
+            !s.weight_step_valid(a, 3),
+            "a jump of two could split quorums"
+        );
+        s.apply_weight_step(a, 2);
+        assert_eq!(s.weight_step(a), Some(3));
+        s.apply_weight_step(a, 3);
+        assert_eq!(s.weight_step(a), None);
+        assert_eq!(s.weights(), Some([(a, 3), (b, 1)].into_iter().collect()));
+        // Down to zero, one step at a time; the last voter with weight keeps one.
+        s.member_mut(node(1)).unwrap().wanted_weight = 0;
+        s.member_mut(node(2)).unwrap().wanted_weight = 0;
+        for w in [2, 1, 0] {
+            assert_eq!(s.weight_step(a), Some(w));
+            s.apply_weight_step(a, w);
+        }
+        assert!(
+            !s.weight_step_valid(b, 0),
+            "every voter at 0 would have no quorum"
+        );
+        assert_eq!(s.weight_step(b), None);
+    }
+
+    #[test]
+    fn a_learner_weighs_nothing_and_enters_as_a_voter_with_at_most_one() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED)]);
+        let short = node(2).short_id();
+        s.add_learner(
+            short,
+            MemberAdd {
+                info: info(2, "b"),
+                epoch: 0,
+                weight: 3,
+            },
+        );
+        assert_eq!(s.member(node(2)).unwrap().weight, 0);
+        assert_eq!(s.weight_step(short), None, "learners take no weight steps");
+        s.promote(short);
+        assert_eq!(s.member(node(2)).unwrap().weight, 1);
+        assert_eq!(s.weight_step(short), Some(2));
+    }
+
+    #[test]
+    fn a_weight_announcement_is_recorded_as_wanted() {
+        let mut s = state_with(&[(1, "a", STATE_SYNCED), (2, "b", STATE_SYNCED)]);
+        let applied = s.apply(
+            2,
+            Some(Command::Control {
+                origin: node(2),
+                epoch: 0,
+                seq: 1,
+                control: ControlEntry::Weight { weight: 2 },
+            }),
+        );
+        assert!(matches!(
+            applied,
+            Applied::Control {
+                event: ControlEvent::WeightWanted { weight: 2, .. },
+                ..
+            }
+        ));
+        let m = s.member(node(2)).unwrap();
+        assert_eq!((m.weight, m.wanted_weight), (1, 2));
     }
 }

@@ -138,6 +138,110 @@ fn partition_2_1_minority_goes_non_primary_majority_keeps_committing() {
     sim.assert_ok();
 }
 
+/// Every node has the weights `want` (slot order) applied, as wanted and in force.
+fn weights_settled(sim: &Sim, want: &[u8]) -> bool {
+    let ids: Vec<_> = sim.slots.iter().map(|s| s.id).collect();
+    sim.live_slots_up().iter().all(|&s| {
+        let w = sim.group(s).voter_weights();
+        w.len() == want.len()
+            && ids.iter().zip(want).all(|(id, want)| {
+                w.iter()
+                    .any(|(node, now, wanted)| node == id && now == want && wanted == want)
+            })
+    })
+}
+
+/// Galera's `pc.weight`: a node that weighs more than the others together keeps the
+/// primary component alone when cut off, and the two light nodes, a head-count majority,
+/// go non-primary. Weights set at run time reach every node one unit at a time.
+#[test]
+fn a_heavy_node_keeps_the_primary_alone_and_the_light_majority_does_not() {
+    let mut sim = calm(3);
+    sim.form();
+    let e = sim.opts.election_ticks;
+    sim.set_weight(2, 3);
+    assert!(
+        sim.run_until(20 * e, |s| weights_settled(s, &[1, 1, 3])),
+        "weights did not settle: {:?}\n{}",
+        sim.group(0).voter_weights(),
+        sim.describe()
+    );
+    let sides: Vec<u8> = (0..3).map(|s| u8::from(s == 2)).collect();
+    sim.partition(sides, 100_000);
+    // The light pair loses the primary within a few election timeouts and stays out.
+    assert!(
+        sim.run_until(6 * e, |s| !s.group(0).is_primary()
+            && !s.group(1).is_primary()),
+        "{}",
+        sim.describe()
+    );
+    assert_eq!(
+        sim.group_mut(0).propose(b"x".to_vec()),
+        Err(ProposeError::NotPrimary)
+    );
+    // The heavy node alone is (or becomes) the primary component and keeps committing.
+    assert!(
+        sim.run_until(6 * e, |s| s.group(2).is_primary()),
+        "{}",
+        sim.describe()
+    );
+    for _ in 0..10 {
+        let p = sim.propose(2).expect("the heavy node accepts writes");
+        assert!(
+            sim.run_until(2 * e, |s| s.is_acked(&p)),
+            "heavy node stalled: {}",
+            sim.describe()
+        );
+    }
+    sim.run(10 * e);
+    assert!(!sim.group(0).is_primary() && !sim.group(1).is_primary());
+    sim.assert_ok();
+    // Healed, the light pair comes back into one primary view.
+    sim.heal();
+    assert!(
+        sim.run_until(40 * e, |s| s.converged() && s.view_size(0) == 3),
+        "{}",
+        sim.describe()
+    );
+    sim.assert_ok();
+}
+
+/// The other way round: weights 2, 1, 1 give the pair half the weight, not more; neither
+/// side of a split between the heavy node and the pair is primary, as in Galera.
+#[test]
+fn an_even_weighted_split_leaves_no_primary_until_healed() {
+    let mut o = calm_options(3);
+    o.weights = vec![1, 1, 2];
+    let mut sim = Sim::new(7, o);
+    sim.form();
+    let e = sim.opts.election_ticks;
+    assert!(
+        sim.run_until(20 * e, |s| weights_settled(s, &[1, 1, 2])),
+        "{}",
+        sim.describe()
+    );
+    let sides: Vec<u8> = (0..3).map(|s| u8::from(s == 2)).collect();
+    sim.partition(sides, 100_000);
+    assert!(
+        sim.run_until(6 * e, |s| (0..3).all(|x| !s.group(x).is_primary())),
+        "{}",
+        sim.describe()
+    );
+    sim.run(20 * e);
+    assert!(
+        (0..3).all(|x| !sim.group(x).is_primary()),
+        "{}",
+        sim.describe()
+    );
+    sim.heal();
+    assert!(
+        sim.run_until(40 * e, |s| s.converged() && s.view_size(0) == 3),
+        "{}",
+        sim.describe()
+    );
+    sim.assert_ok();
+}
+
 #[test]
 fn paused_leader_loses_its_lease_before_a_new_leader_is_elected() {
     let mut sim = calm(3);

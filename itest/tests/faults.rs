@@ -816,3 +816,134 @@ fn a_node_removed_auto_evict_times_or_evicted_by_an_operator_stays_out_until_res
     base.passed();
     Ok(())
 }
+
+/// Issue 5 item 4 with `pc.weight`, on a network cut between namespaces: node 0, set to
+/// weight 3 at run time, weighs more than nodes 1 and 2 together (3 of 5). Cut off, it keeps
+/// the primary component and takes writes; the other two, a head-count majority, go
+/// non-primary and refuse queries (1047). Healed, all three are one primary component again
+/// with node 0's writes. `wsrep_cluster_weight` follows, as Galera reports it (0 outside a
+/// primary component), and the `SET` returns once the weight is in force.
+#[test]
+fn a_node_that_weighs_more_than_the_others_keeps_the_primary_when_the_network_cuts_it_off(
+) -> Result<(), TestbedError> {
+    let name =
+        "a_node_that_weighs_more_than_the_others_keeps_the_primary_when_the_network_cuts_it_off";
+    if skip(name) {
+        return Ok(());
+    }
+    if let Some(why) = trireme_testbed::netns::missing_tools() {
+        eprintln!("SKIPPED: {name}: {why}");
+        return Ok(());
+    }
+    let base = TempBase::new("weight");
+    let mut spec = trireme_spec(3, &base, 23660);
+    spec.netns = true;
+    let mut cluster = Cluster::start(spec)?;
+    cluster
+        .node(0)?
+        .exec("CREATE DATABASE w; CREATE TABLE w.t (id INT PRIMARY KEY)")?;
+    let weight = |cluster: &Cluster, i: usize| -> Result<String, TestbedError> {
+        Ok(cluster
+            .node(i)?
+            .status_var("wsrep_cluster_weight")?
+            .unwrap_or_default())
+    };
+    for i in 0..3 {
+        assert_eq!(
+            weight(&cluster, i)?,
+            "3",
+            "node{i}: three nodes of weight 1"
+        );
+    }
+    cluster
+        .node(0)?
+        .exec("SET GLOBAL wsrep_provider_options = 'pc.weight=3'")?;
+    assert_eq!(
+        weight(&cluster, 0)?,
+        "5",
+        "the SET returns with the weight in force"
+    );
+    for i in 1..3 {
+        cluster
+            .node_mut(i)?
+            .wait_status("weight 5", Duration::from_secs(10), |st| {
+                status_is(st, &[("wsrep_cluster_weight", "5")])
+            })?;
+    }
+
+    cluster.network().expect("netns").isolate(0)?;
+    for i in 1..3 {
+        cluster.node_mut(i)?.wait_status(
+            "the light pair goes non-primary",
+            Duration::from_secs(30),
+            |st| {
+                status_is(
+                    st,
+                    &[
+                        ("wsrep_cluster_status", "non-Primary"),
+                        ("wsrep_ready", "OFF"),
+                        ("wsrep_cluster_weight", "0"),
+                    ],
+                )
+            },
+        )?;
+    }
+    cluster.node_mut(0)?.wait_status(
+        "the heavy node is the primary component alone",
+        Duration::from_secs(30),
+        |st| {
+            status_is(
+                st,
+                &[
+                    ("wsrep_cluster_status", "Primary"),
+                    ("wsrep_cluster_size", "1"),
+                    ("wsrep_cluster_weight", "3"),
+                    ("wsrep_ready", "ON"),
+                ],
+            )
+        },
+    )?;
+    for id in 1..=20 {
+        cluster
+            .node(0)?
+            .exec(&format!("INSERT INTO w.t VALUES ({id})"))?;
+    }
+    // Still cut off a while later: the pair never became primary.
+    thread::sleep(Duration::from_secs(3));
+    for i in 1..3 {
+        let node = cluster.node(i)?;
+        assert_eq!(
+            node.status_var("wsrep_cluster_status")?.as_deref(),
+            Some("non-Primary"),
+            "node{i}"
+        );
+        let err = node.exec("SELECT * FROM w.t").unwrap_err();
+        assert_eq!(err.sql_code(), Some(1047), "node{i}: {err}");
+    }
+
+    cluster.network().expect("netns").heal()?;
+    for i in 0..3 {
+        wait_back_in_three(cluster.node_mut(i)?, "healed: one primary component")?;
+    }
+    for i in 0..3 {
+        assert_eq!(
+            cluster
+                .node(i)?
+                .sql("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM w.t")?,
+            vec![vec!["20"]],
+            "node{i} has the heavy node's writes"
+        );
+    }
+    cluster
+        .node(0)?
+        .exec("SET GLOBAL wsrep_provider_options = 'pc.weight=1'")?;
+    assert_eq!(weight(&cluster, 0)?, "3");
+    let first = checksum_all(cluster.node(0)?)?;
+    for i in 1..3 {
+        let other = checksum_all(cluster.node(i)?)?;
+        let diff = differences("node0", &first, &format!("node{i}"), &other);
+        assert!(diff.is_empty(), "{diff:#?}");
+    }
+    base.passed();
+    Ok(())
+}

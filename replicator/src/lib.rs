@@ -292,12 +292,35 @@ impl Replicator {
         let runtime = Runtime::start(runtime_config, sink)?;
         runtime.set_ignore_split_brain(shared.ignores_quorum());
         runtime.set_auto_evict(lock(&shared.options).evs_auto_evict());
+        runtime.set_weight(lock(&shared.options).pc_weight());
         let _ = shared.runtime.set(runtime);
         Ok(Replicator { shared })
     }
 
     // ------------------------------------------------------------------------------------
     // Options
+
+    /// As with Galera, `SET GLOBAL wsrep_provider_options='pc.weight=N'` returns once the
+    /// primary component has the new weight (ordered, one unit per step), so that
+    /// `wsrep_cluster_weight` read next shows it. Outside a primary component, or if the
+    /// group takes longer than a few seconds, it returns anyway (the change goes on).
+    fn wait_for_weight(&self, weight: u8) {
+        let runtime = self.shared.runtime();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while runtime.applied_weight().is_some_and(|w| w != weight) {
+            if !runtime.is_primary() {
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                log::warn!(
+                    "pc.weight={weight} not applied by the group within 5 s; it takes effect \
+                     when the primary component orders it"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 
     pub fn options_set(&self, text: &str) -> Result<(), ProviderError> {
         let changes = lock(&self.shared.options).set(text)?;
@@ -310,6 +333,11 @@ impl Replicator {
                     self.shared.runtime().set_ignore_split_brain(ignore);
                     let auto_evict = lock(&self.shared.options).evs_auto_evict();
                     self.shared.runtime().set_auto_evict(auto_evict);
+                    let weight = lock(&self.shared.options).pc_weight();
+                    self.shared.runtime().set_weight(weight);
+                    if key == "pc.weight" {
+                        self.wait_for_weight(weight);
+                    }
                     if key == "gmcast.isolate" {
                         let level = lock(&self.shared.options).gmcast_isolate();
                         self.shared.runtime().isolate(level)?;
@@ -1138,6 +1166,14 @@ impl Replicator {
                     .get()
                     .map(|r| r.evict_list())
                     .unwrap_or_default(),
+                // 0 outside a primary component, as Galera shows it, from the moment the
+                // status says non-Primary.
+                cluster_weight: match &node.view {
+                    Some(v) if v.is_primary() => {
+                        shared.runtime.get().map_or(0, |r| r.cluster_weight())
+                    }
+                    _ => 0,
+                },
             }
         };
         shared

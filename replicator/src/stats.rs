@@ -269,6 +269,8 @@ pub struct NodeFacts {
     pub flow: crate::flow::FlowStats,
     /// `wsrep_evs_evict_list`: evicted node ids, comma-separated.
     pub evict_list: String,
+    /// `wsrep_cluster_weight`: the primary component's total weight (0 outside one).
+    pub cluster_weight: i64,
 }
 
 fn clamp_i64(v: u64) -> i64 {
@@ -396,7 +398,7 @@ pub fn collect(c: &Counters, f: &NodeFacts) -> Vec<(&'static str, StatValue)> {
         ),
         ("open_connections", Int(f.open_connections)),
         ("incoming_addresses", Str(f.incoming_addresses.clone())),
-        ("cluster_weight", Int(1)),
+        ("cluster_weight", Int(f.cluster_weight)),
         ("desync_count", Int(f.desync_count)),
         ("evs_delayed", Str(String::new())),
         ("evs_evict_list", Str(f.evict_list.clone())),
@@ -430,6 +432,7 @@ mod tests {
             open_connections: 0,
             flow: crate::flow::FlowControl::new(16, 1.0).stats(),
             evict_list: String::new(),
+            cluster_weight: 3,
         }
     }
 

@@ -28,6 +28,8 @@ pub struct ArbiterConfig {
     pub election_timeout: Duration,
     pub suspect_timeout: Duration,
     pub transport: TransportChoice,
+    /// `pc.weight`.
+    pub weight: u8,
 }
 
 const TICK: Duration = Duration::from_millis(10);
@@ -46,6 +48,7 @@ pub fn run(config: ArbiterConfig, stop: &AtomicBool) -> Result<(), String> {
     group_config.heartbeat_ticks = (group_config.election_ticks / 10).max(1);
     group_config.suspect_ticks = ticks(config.suspect_timeout);
     group_config.seed = node.short_id();
+    group_config.weight = config.weight;
     let mut group = Group::join(group_config, Position::UNDEFINED).map_err(|e| e.to_string())?;
     for seed in &config.seeds {
         peers.want(seed);

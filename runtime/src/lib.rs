@@ -39,7 +39,7 @@ pub use config::RuntimeConfig;
 pub use peers::{set_peer_filter, PeerFilter};
 
 use crossbeam_channel::{bounded, Sender};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -123,6 +123,12 @@ pub(crate) struct Board {
     pub ignore_split_brain: AtomicBool,
     /// `evs.auto_evict` (dynamic), handed to the group core at the next tick.
     pub auto_evict: AtomicU32,
+    /// `pc.weight` (dynamic), handed to the group core at the next tick.
+    pub weight: AtomicU8,
+    /// This node's weight as the group applied it (-1: not a voter), and the primary
+    /// component's total (`wsrep_cluster_weight`, 0 outside one).
+    pub applied_weight: AtomicI64,
+    pub cluster_weight: AtomicI64,
     /// `wsrep_evs_evict_list`: the evicted node ids, comma-separated.
     pub evict_list: std::sync::Mutex<String>,
     /// Frames queued for peers and not yet handed to the kernel (`wsrep_local_send_queue`).
@@ -164,6 +170,9 @@ impl Board {
             primary: AtomicBool::new(false),
             ignore_split_brain: AtomicBool::new(false),
             auto_evict: AtomicU32::new(0),
+            weight: AtomicU8::new(1),
+            applied_weight: AtomicI64::new(-1),
+            cluster_weight: AtomicI64::new(0),
             evict_list: std::sync::Mutex::new(String::new()),
             send_queue_frames: AtomicU64::new(0),
             certify_latency: std::sync::Mutex::new(
@@ -379,6 +388,26 @@ impl Runtime {
     /// `evs.auto_evict` (dynamic): see [`Board::auto_evict`].
     pub fn set_auto_evict(&self, limit: u32) {
         self.board.auto_evict.store(limit, Ordering::Relaxed);
+    }
+
+    /// `pc.weight` (dynamic): see [`Board::weight`].
+    pub fn set_weight(&self, weight: u8) {
+        self.board.weight.store(weight, Ordering::Relaxed);
+    }
+
+    /// This node's weight in quorums as applied by the group (`None`: not a voter).
+    pub fn applied_weight(&self) -> Option<u8> {
+        u8::try_from(self.board.applied_weight.load(Ordering::Relaxed)).ok()
+    }
+
+    /// Whether this node is in the primary component now.
+    pub fn is_primary(&self) -> bool {
+        self.board.primary.load(Ordering::Relaxed)
+    }
+
+    /// `wsrep_cluster_weight`.
+    pub fn cluster_weight(&self) -> i64 {
+        self.board.cluster_weight.load(Ordering::Relaxed)
     }
 
     /// `wsrep_evs_evict_list`.

@@ -2,7 +2,7 @@
 //! entries into events in total order.
 
 use super::{Group, Phase, ViewState};
-use crate::command::{Command, MemberAdd};
+use crate::command::{Command, MemberAdd, WeightStep};
 use crate::event::{Event, GroupView, ProposalFailReason};
 use crate::state::Applied;
 use protobuf::Message as _;
@@ -93,6 +93,7 @@ impl Group {
             "a snapshot never moves the delivered seqno back"
         );
         self.raw.mut_store().apply_snapshot(snap, state);
+        self.sync_weights();
         let sm = &self.raw.store().sm;
         for m in &sm.members {
             self.peers.insert(m.short, m.info.id);
@@ -170,6 +171,10 @@ impl Group {
     fn apply_conf_change(&mut self, cc: ConfChange) {
         let short = cc.node_id;
         let kind = cc.get_change_type();
+        if kind == ConfChangeType::AddNode && !cc.get_context().is_empty() {
+            self.apply_weight_step(short, cc.get_context());
+            return;
+        }
         let add = match kind {
             ConfChangeType::AddLearnerNode => match MemberAdd::decode(cc.get_context()) {
                 Some(a) if a.info.id.short_id() == short => Some(a),
@@ -214,9 +219,13 @@ impl Group {
                     }
                 }
             }
-            ConfChangeType::AddNode => sm.promote(short),
+            ConfChangeType::AddNode => {
+                sm.promote(short);
+                self.sync_weights();
+            }
             ConfChangeType::RemoveNode => {
                 let removed = sm.remove_member(short);
+                self.sync_weights();
                 if let Some(rec) = removed {
                     self.leave_queue.remove(&rec.info.id);
                     self.committed_reports.remove(&rec.info.id);
@@ -225,6 +234,42 @@ impl Group {
                     }
                 }
             }
+        }
+    }
+
+    /// A voter's weight moves by one (see `command::WeightStep`). For raft the change is
+    /// re-adding a voter, a no-op that still goes through its configuration-change path;
+    /// invalid steps are skipped by every node alike.
+    fn apply_weight_step(&mut self, short: u64, context: &[u8]) {
+        let step = WeightStep::decode(context);
+        let sm = &self.raw.store().sm;
+        let Some(step) = step.filter(|s| sm.weight_step_valid(short, s.weight)) else {
+            log::error!("skipping an invalid weight step for raft id {short}");
+            return;
+        };
+        let mut cc = ConfChange::default();
+        cc.set_change_type(ConfChangeType::AddNode);
+        cc.node_id = short;
+        if let Err(err) = self.raw.apply_conf_change(&cc) {
+            log::error!("weight step of {short} refused by raft: {err}");
+            return;
+        }
+        self.raw
+            .mut_store()
+            .sm
+            .apply_weight_step(short, step.weight);
+        self.sync_weights();
+        if let Some(m) = self.raw.store().sm.member_by_short(short) {
+            log::info!("Member {} now weighs {} in quorums", m.info.id, step.weight);
+        }
+    }
+
+    /// Hands the voters' weights to raft's quorums. Called wherever the voters or their
+    /// weights change (at the same log position on every node) and after a snapshot.
+    pub(super) fn sync_weights(&mut self) {
+        let weights = self.raw.store().sm.weights();
+        if self.raw.raft.prs().weights() != weights.as_ref() {
+            self.raw.raft.mut_prs().set_weights(weights);
         }
     }
 

@@ -6,7 +6,7 @@
 //! up. A joiner that dies before that never counts toward the quorum.
 
 use super::{Group, Phase, ViewState};
-use crate::command::{Command, MemberAdd};
+use crate::command::{Command, MemberAdd, WeightStep};
 use crate::msg::{Abdicate, Msg};
 use raft::eraftpb::{ConfChange, ConfChangeType};
 use raft::StateRole;
@@ -82,7 +82,23 @@ impl Group {
             return true;
         }
         if let Some(short) = self.removal_candidate() {
+            // Removing a voter that weighs more than one could leave old and new quorums
+            // apart: it is weighed down to one first, a unit at a time.
+            let sm = &self.raw.store().sm;
+            let heavy = sm
+                .member_by_short(short)
+                .filter(|m| m.voter && m.weight > 1);
+            if let Some(m) = heavy {
+                let step = WeightStep {
+                    weight: m.weight - 1,
+                };
+                return self.propose_conf(ConfChangeType::AddNode, short, step.encode());
+            }
             return self.propose_conf(ConfChangeType::RemoveNode, short, Vec::new());
+        }
+        if let Some((short, weight)) = self.weight_candidate() {
+            let step = WeightStep { weight };
+            return self.propose_conf(ConfChangeType::AddNode, short, step.encode());
         }
         if let Some(short) = self.promotion_candidate() {
             return self.propose_conf(ConfChangeType::AddNode, short, Vec::new());
@@ -133,19 +149,41 @@ impl Group {
         let safe = |(victim, evidence): (u64, u64)| {
             let since = evidence.max(recent);
             let rest: Vec<_> = sm.voters().filter(|m| m.short != victim).collect();
-            let live = rest
+            let live: Vec<u64> = rest
                 .iter()
                 .filter(|m| {
                     m.short == self.me
                         || (!self.lost.contains_key(&m.info.id) && heard(&m.info.id) > since)
                 })
-                .count();
-            live * 2 > rest.len()
+                .map(|m| m.short)
+                .collect();
+            let weights: Vec<(u64, u64)> = rest
+                .iter()
+                .map(|m| (m.short, u64::from(m.weight)))
+                .collect();
+            crate::lease::weighs_a_quorum(&weights, |short| live.contains(&short))
         };
         lost.chain(leaving)
             .chain(silent)
             .find(|c| safe(*c))
             .map(|(v, _)| v)
+    }
+
+    /// A voter we heard from recently whose weight is not the one it asked for, with its
+    /// next weight (one unit closer).
+    fn weight_candidate(&self) -> Option<(u64, u8)> {
+        let sm = &self.raw.store().sm;
+        let recent = self.now.saturating_sub(self.cfg.election_ticks);
+        sm.voters()
+            .filter(|m| {
+                m.short == self.me
+                    || (!self.lost.contains_key(&m.info.id)
+                        && self
+                            .last_heard
+                            .get(&m.info.id)
+                            .is_some_and(|t| *t >= recent))
+            })
+            .find_map(|m| sm.weight_step(m.short).map(|w| (m.short, w)))
     }
 
     fn promotion_candidate(&self) -> Option<u64> {
@@ -181,6 +219,7 @@ impl Group {
         let add = MemberAdd {
             info: req.member.clone(),
             epoch: req.epoch,
+            weight: req.weight,
         };
         Some((req.member.id.short_id(), add.encode()))
     }

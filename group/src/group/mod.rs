@@ -152,6 +152,8 @@ pub struct Group {
     commit_notify: BTreeSet<u64>,
     /// Leader: the commit index last broadcast on a tick.
     commit_bcast_mark: u64,
+    /// When this node last announced its `pc.weight` (0: not since the last change).
+    weight_announced: u64,
 }
 
 fn role_of(state: StateRole) -> Role {
@@ -176,7 +178,8 @@ impl Group {
             number: 1,
             origin: cfg.node,
         };
-        let sm = SmState::bootstrap(history, generation, last_seqno, Self::info_of(&cfg), 0);
+        let mut sm = SmState::bootstrap(history, generation, last_seqno, Self::info_of(&cfg), 0);
+        sm.set_bootstrap_weight(cfg.weight);
         let mut g = Self::with_store(cfg, LogStore::from_state(sm, 1, 1), 1, Phase::Member)?;
         g.generation = Some(generation);
         g.join_position = Position {
@@ -320,8 +323,10 @@ impl Group {
             out_events: Vec::new(),
             commit_notify: BTreeSet::new(),
             commit_bcast_mark: 0,
+            weight_announced: 0,
             cfg,
         };
+        g.sync_weights();
         g.fix_election_timeout();
         Ok(g)
     }
@@ -606,6 +611,7 @@ impl Group {
             me,
             self.props.epoch,
         );
+        sm.set_bootstrap_weight(self.cfg.weight);
         sm.last_view_id = old.last_view_id;
         sm.view = old.view.clone();
         sm.commit_cut = old.commit_cut;
@@ -743,6 +749,17 @@ impl Group {
         v
     }
 
+    /// Each voter's node id, weight in quorums now, and wanted weight (`pc.weight`), as this
+    /// node's state has them.
+    pub fn voter_weights(&self) -> Vec<(NodeId, u8, u8)> {
+        self.raw
+            .store()
+            .sm
+            .voters()
+            .map(|m| (m.info.id, m.weight, m.wanted_weight))
+            .collect()
+    }
+
     /// This node's log holds a membership change not yet applied (for the simulator's
     /// fault model: the configuration is in flux). Whatever this node's role: an old
     /// leader's uncommitted removal is committed by the next leader that holds it.
@@ -863,6 +880,7 @@ impl Group {
         JoinRequest {
             member: Self::info_of(&self.cfg),
             epoch: self.props.epoch,
+            weight: self.cfg.weight,
         }
     }
 
@@ -938,6 +956,62 @@ impl Group {
     /// `evs.auto_evict` at run time (0: never evict).
     pub fn set_auto_evict(&mut self, limit: u32) {
         self.cfg.auto_evict = limit;
+    }
+
+    /// `pc.weight` at run time: announced to the group (ordered), after which the leader
+    /// moves this node's weight there one unit per configuration change.
+    pub fn set_weight(&mut self, weight: u8) {
+        if weight != self.cfg.weight {
+            self.cfg.weight = weight;
+            self.weight_announced = 0;
+            self.announce_weight();
+            self.after_input();
+        }
+    }
+
+    /// `wsrep_cluster_weight`: what the members of the primary component weigh together
+    /// (0 outside a primary component, as Galera reports it).
+    pub fn cluster_weight(&self) -> u32 {
+        if self.phase != Phase::Member || self.view_state != ViewState::Primary {
+            return 0;
+        }
+        self.raw
+            .store()
+            .sm
+            .voters()
+            .map(|m| u32::from(m.weight))
+            .sum()
+    }
+
+    /// This node's weight in quorums now (as the group has applied it), if a voter.
+    pub fn weight(&self) -> Option<u8> {
+        let sm = &self.raw.store().sm;
+        sm.member(self.cfg.node)
+            .filter(|m| m.voter)
+            .map(|m| m.weight)
+    }
+
+    /// A member whose recorded wanted weight differs from its `pc.weight` (changed at run
+    /// time, or readmitted under the same id) says so, again every election timeout until
+    /// the record agrees.
+    fn announce_weight(&mut self) {
+        let wanted = self
+            .raw
+            .store()
+            .sm
+            .member(self.cfg.node)
+            .map(|m| m.wanted_weight);
+        let due = self.weight_announced == 0
+            || self.now >= self.weight_announced + self.cfg.election_ticks;
+        if wanted.is_none_or(|w| w == self.cfg.weight) || !due {
+            return;
+        }
+        let entry = ControlEntry::Weight {
+            weight: self.cfg.weight,
+        };
+        if self.propose_control(entry).is_ok() {
+            self.weight_announced = self.now;
+        }
     }
 
     /// Node ids this node counts as evicted (`wsrep_evs_evict_list`).
@@ -1061,6 +1135,7 @@ impl Group {
         }
         self.retry_reads();
         self.successor_tick();
+        self.announce_weight();
         if self.now.is_multiple_of(h) {
             self.report_progress();
             if self.raw.raft.state == StateRole::Leader {
@@ -1203,17 +1278,6 @@ impl Group {
     // Leases
     // ----------------------------------------------------------------------------------
 
-    fn voter_shorts(&self) -> Vec<u64> {
-        self.raw
-            .store()
-            .sm
-            .members
-            .iter()
-            .filter(|m| m.voter)
-            .map(|m| m.short)
-            .collect()
-    }
-
     /// The local tick before which this node holds (leader) or relies on (follower) a
     /// quorum lease.
     pub(crate) fn lease_until(&self) -> Option<u64> {
@@ -1224,8 +1288,8 @@ impl Group {
                 if lease.term != raft.term {
                     return None;
                 }
-                let voters = self.voter_shorts();
-                if !voters.contains(&self.me) {
+                let voters = self.raw.store().sm.voter_weights();
+                if !voters.iter().any(|(v, _)| *v == self.me) {
                     return None;
                 }
                 lease.until(
@@ -1365,6 +1429,8 @@ impl Group {
         for m in &self.raw.store().sm.members {
             self.peers.insert(m.short, m.info.id);
         }
+        self.weight_announced = 0;
+        self.sync_weights();
         self.fix_election_timeout();
     }
 

@@ -137,6 +137,7 @@ impl Group {
         // raft-rs asserts on messages that contradict its log (a buggy or hostile member can
         // send such a thing in valid protobuf). Such a panic must not take the process down;
         // the raft instance may be half-updated, so this node stops (and rejoins as new).
+        let term_before = self.raw.raft.term;
         let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.raw.step(m)));
         let result = match stepped {
             Ok(r) => r,
@@ -149,13 +150,18 @@ impl Group {
                 });
             }
         };
+        let raft = &self.raw.raft;
+        if msg_type == MessageType::MsgTimeoutNow
+            && raft.term > term_before
+            && (self.is_campaigning() || raft.state == StateRole::Leader)
+        {
+            // A graceful hand-over from our leader: a forced campaign, marked before the role
+            // change is observed (a voter that weighs a quorum alone leads at once).
+            self.forced_term = Some(raft.term);
+        }
         self.fix_election_timeout();
         if let Err(e) = result {
             log::trace!("raft refused {msg_type:?} from {from}: {e}");
-        }
-        if msg_type == MessageType::MsgTimeoutNow && self.is_campaigning() {
-            // A graceful hand-over from our leader: a forced campaign.
-            self.forced_term = Some(self.raw.raft.term);
         }
         self.on_stamp(from.short_id(), msg_type, msg_term, env.stamp);
         if allowed_forced && candidate_behind && self.raw.raft.state == StateRole::Follower {

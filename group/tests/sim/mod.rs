@@ -69,6 +69,11 @@ pub struct Options {
     /// Writesets above this many bytes are ordered in parts (`GroupConfig::max_part_bytes`);
     /// small in half of the swarm so that most writesets travel as several parts.
     pub max_part_bytes: usize,
+    /// Each slot's `pc.weight` at the start (empty: all 1).
+    pub weights: Vec<u8>,
+    /// Per-tick chance (per 100 000) that an operator sets a node's `pc.weight` (0..=3) in a
+    /// healthy moment.
+    pub reweight_rate: u64,
 }
 
 impl Options {
@@ -100,6 +105,8 @@ impl Options {
             liveness_ticks: 3000,
             auto_evict: 0,
             max_part_bytes: 1 << 20,
+            weights: Vec::new(),
+            reweight_rate: 0,
         }
     }
 
@@ -119,8 +126,26 @@ impl Options {
         let hop_max = (election_ticks / 6).max(1);
         let delay_min = rng.between(1, hop_max);
         let delay_max = rng.between(delay_min, hop_max);
+        let nodes = rng.between(3, 5) as usize;
+        // A third of the swarm weighs its nodes (pc.weight 0..=3, never all 0), and a third
+        // of those reweighs them as it runs.
+        let weighted = rng.chance(1, 3);
+        let weights = if weighted {
+            let mut w: Vec<u8> = (0..nodes).map(|_| rng.below(4) as u8).collect();
+            if w.iter().all(|x| *x == 0) {
+                w[0] = 1;
+            }
+            w
+        } else {
+            Vec::new()
+        };
+        let reweight_rate = if weighted && rng.chance(1, 3) {
+            rng.between(100, 800)
+        } else {
+            0
+        };
         Options {
-            nodes: rng.between(3, 5) as usize,
+            nodes,
             election_ticks,
             heartbeat_ticks,
             suspect_ticks: election_ticks * rng.between(2, 6),
@@ -153,6 +178,8 @@ impl Options {
             } else {
                 1 << 20
             },
+            weights,
+            reweight_rate,
         }
     }
 }
@@ -195,6 +222,8 @@ pub struct Slot {
     pub delivered_writesets: u64,
     wants_state: bool,
     pub leaving: bool,
+    /// This server's `pc.weight` (kept across restarts).
+    pub weight: u8,
 }
 
 struct Packet {
@@ -261,6 +290,7 @@ pub struct Stats {
     pub last_cut: i64,
     /// (joiner, donor) of every state request delivered on slot 0's current incarnation.
     pub donors: Vec<(NodeId, Option<NodeId>)>,
+    pub reweights: u64,
 }
 
 const JOURNAL_LINES: usize = 60;
@@ -293,6 +323,7 @@ impl Sim {
                 delivered_writesets: 0,
                 wants_state: false,
                 leaving: false,
+                weight: opts.weights.get(i).copied().unwrap_or(1),
             })
             .collect();
         Sim {
@@ -366,6 +397,7 @@ impl Sim {
         c.max_log_entries = self.opts.max_log_entries;
         c.auto_evict = self.opts.auto_evict;
         c.max_part_bytes = self.opts.max_part_bytes;
+        c.weight = self.slots[slot].weight;
         c.seed = self.seed.wrapping_mul(31).wrapping_add(id.short_id());
         c
     }
@@ -474,6 +506,18 @@ impl Sim {
                 let delay = self.rng.between(1, 3);
                 self.schedule_notice(other, id, false, delay);
             }
+        }
+    }
+
+    /// `SET GLOBAL wsrep_provider_options='pc.weight=W'` on a running node.
+    pub fn set_weight(&mut self, slot: usize, weight: u8) {
+        self.slots[slot].weight = weight;
+        self.stats.reweights += 1;
+        let name = self.slots[slot].name.clone();
+        self.note(format!("pc.weight={weight} on {name}"));
+        if let Some(g) = self.slots[slot].group.as_mut() {
+            g.set_weight(weight);
+            self.drain(slot);
         }
     }
 
@@ -1107,6 +1151,9 @@ impl Sim {
                         joiner,
                         code,
                     } => format!("sst-failed {} by {} {code}", short(*joiner), short(*donor)),
+                    ControlEvent::WeightWanted { node, weight } => {
+                        format!("weight {} {weight}", short(*node))
+                    }
                     ControlEvent::Evicted { node, by } => {
                         format!("evicted {} by {}", short(*node), short(*by))
                     }
@@ -1336,18 +1383,71 @@ impl Sim {
         }
         for s in &self.slots {
             let Some(g) = &s.group else { continue };
+            // Weights as this node has them: a live node may still move toward a lower
+            // wanted weight, a silent one is never moved up.
+            let weights: BTreeMap<NodeId, (u8, u8)> = g
+                .voter_weights()
+                .into_iter()
+                .map(|(id, w, wanted)| (id, (w, wanted)))
+                .collect();
             // The members listed, and raft's configuration, which a removal reaches first.
             for members in [g.status().members, g.configured_voters()] {
                 if members.iter().any(|m| *m != gone && !alive.contains(m)) {
                     return false;
                 }
-                let live = members.iter().filter(|m| alive.contains(m)).count();
-                if live * 2 <= members.len() {
+                // Weighted majority without `gone`, however the live weights settle.
+                let live: u64 = members
+                    .iter()
+                    .filter(|m| alive.contains(m))
+                    .map(|m| {
+                        weights
+                            .get(m)
+                            .map_or(0, |(w, want)| u64::from(*w.min(want)))
+                    })
+                    .sum();
+                let lost: u64 = members
+                    .iter()
+                    .filter(|m| **m == gone)
+                    .map(|m| {
+                        weights
+                            .get(m)
+                            .map_or(1, |(w, want)| u64::from(*w.max(want)))
+                    })
+                    .sum();
+                if live <= lost {
                     return false;
                 }
             }
         }
         true
+    }
+
+    /// May an operator change `slot`'s weight to `weight` without making liveness
+    /// impossible? In a healthy moment only (as `may_lose`), and only if every live
+    /// configuration then keeps more weight than any one node could take away with it
+    /// (a later loss is checked by `may_lose` against the weights then).
+    fn may_reweight(&self, slot: usize) -> bool {
+        if self.partition.is_some() || !self.reset_until.is_empty() {
+            return false;
+        }
+        if self.slots.iter().any(|s| {
+            matches!(s.state, SlotState::Paused { .. })
+                || s.leaving
+                || s.group.as_ref().is_some_and(|g| g.conf_change_pending())
+        }) {
+            return false;
+        }
+        let alive: BTreeSet<NodeId> = self
+            .slots
+            .iter()
+            .filter(|s| s.group.is_some())
+            .map(|s| s.id)
+            .collect();
+        self.slots[slot].group.is_some()
+            && self.slots.iter().filter_map(|s| s.group.as_ref()).all(|g| {
+                g.configured_voters().iter().all(|m| alive.contains(m))
+                    && g.status().members.iter().all(|m| alive.contains(m))
+            })
     }
 
     fn inject_faults(&mut self) {
@@ -1393,6 +1493,13 @@ impl Sim {
                     let ticks = self.rng.between(1, 2 * o.election_ticks);
                     self.partition(sides, ticks);
                 }
+            }
+        }
+        if o.reweight_rate > 0 && self.rng.chance(o.reweight_rate, 100_000) {
+            let slot = self.rng.below(n as u64) as usize;
+            let weight = self.rng.below(4) as u8;
+            if self.may_reweight(slot) {
+                self.set_weight(slot, weight);
             }
         }
         if o.pause_rate > 0 && self.rng.chance(o.pause_rate, 100_000) {
@@ -1501,6 +1608,11 @@ impl Sim {
             }
         }
         true
+    }
+
+    /// Slots running and not paused.
+    pub fn live_slots_up(&self) -> Vec<usize> {
+        (0..self.slots.len()).filter(|s| self.is_up(*s)).collect()
     }
 
     pub fn live_count(&self) -> usize {

@@ -282,6 +282,7 @@ impl Ordering {
         group_config.seed = seed_from(request.node);
         group_config.max_append_bytes = self.config.batch_max_bytes;
         group_config.auto_evict = self.board.auto_evict.load(AtomicOrdering::Relaxed);
+        group_config.weight = self.board.weight.load(AtomicOrdering::Relaxed);
         let cluster = ClusterHash::of(&request.cluster_name);
         let saved_config = group_config.clone();
         let join_position = match &request.mode {
@@ -559,6 +560,18 @@ impl Ordering {
             session
                 .group
                 .set_auto_evict(self.board.auto_evict.load(AtomicOrdering::Relaxed));
+            session
+                .group
+                .set_weight(self.board.weight.load(AtomicOrdering::Relaxed));
+            // The total first: a `SET pc.weight` waits for the applied weight, then reads it.
+            self.board.cluster_weight.store(
+                i64::from(session.group.cluster_weight()),
+                AtomicOrdering::Relaxed,
+            );
+            let applied = session.group.weight().map_or(-1, i64::from);
+            self.board
+                .applied_weight
+                .store(applied, AtomicOrdering::Relaxed);
             let evicted = session.group.evicted();
             if let Ok(mut list) = self.board.evict_list.lock() {
                 let text = evicted
@@ -830,6 +843,9 @@ impl Ordering {
             ControlEvent::EvictionsCleared { by } => {
                 log::info!("Evict list cleared (evs.evict, asked by {by})")
             }
+            ControlEvent::WeightWanted { node, weight } => {
+                log::info!("Member {node} asks for weight {weight} in quorums (pc.weight)")
+            }
         }
     }
 
@@ -962,6 +978,16 @@ impl Ordering {
                 }
             }
         }
+        // `wsrep_cluster_weight` moves with the view (0 outside a primary component), before
+        // the server shows the view's size (it is also refreshed with every report).
+        let weight = if group_view.primary {
+            i64::from(session.group.cluster_weight())
+        } else {
+            0
+        };
+        self.board
+            .cluster_weight
+            .store(weight, AtomicOrdering::Relaxed);
         let view = group_view.to_view();
         if view.is_primary() {
             session.history = view.history;
