@@ -19,7 +19,8 @@ const USAGE: &str = "\
 usage:
   trireme-perf quick  [options]   3 nodes, 20 s per point: oltp_update_index 8 threads single-writer,
                                   oltp_write_only 8 threads multi-primary, commit latency; one repetition
-                                  per provider, alternating; prints the markdown tables
+                                  per provider, alternating; prints the markdown tables. Single-writer
+                                  sysbench points also run on a standalone server (the ceiling)
   trireme-perf matrix [options]   the full matrix (default: 4 sysbench workloads + tpcc, threads 1,8,32,
                                   single-writer and multi-primary, 3 repetitions, 60 s per run, commit latency)
   trireme-perf commit-latency [options]   only the commit latency measurement

@@ -116,7 +116,11 @@ fn start_targets(plan: &Plan) -> Result<(Vec<Target>, Option<Target>), PerfError
                 )?);
                 log::info!("{}: up ({})", p.label, v[i].provider_version);
             }
-            let standalone = if plan.commit.is_some() {
+            let single_writer_sysbench = plan
+                .points
+                .iter()
+                .any(|p| p.workload != "tpcc" && p.mode == Mode::SingleWriter);
+            let standalone = if plan.commit.is_some() || single_writer_sysbench {
                 let port = port_base + 100 * providers.len() as u16;
                 Some(Target::start_local(
                     report::STANDALONE,
@@ -233,6 +237,31 @@ pub fn execute(plan: &Plan) -> Result<Vec<RunRecord>, PerfError> {
                         r.notes.push(format!("error log tails:\n{tails}"));
                     }
                 }
+                keep(r, &mut records)?;
+            }
+            // The ceiling: the same sysbench point on one standalone server (same my.cnf,
+            // wsrep off), whose CPU per transaction is MariaDB's own share of what a cluster
+            // spends. Single-writer sysbench points only (multi-primary needs a cluster).
+            let ceiling = point.workload != "tpcc" && point.mode == Mode::SingleWriter;
+            if let Some(s) = standalone.as_ref().filter(|_| ceiling) {
+                log::info!(
+                    "running {} {} {}t on {} (rep {rep}/{})",
+                    point.workload,
+                    point.mode.name(),
+                    point.threads,
+                    s.label,
+                    plan.reps
+                );
+                let others: Vec<u32> = all_pids.iter().flatten().copied().collect();
+                let r = sysbench_run::run_point(
+                    s,
+                    &point.workload,
+                    point.threads,
+                    point.mode,
+                    rep,
+                    &plan.sysbench,
+                    &others,
+                );
                 keep(r, &mut records)?;
             }
         }
