@@ -64,38 +64,24 @@ pub(crate) struct WeightStep {
 /// Entries are bounded by the message limit anyway; this only stops absurd allocations.
 const MAX_COMMAND_BYTES: usize = crate::msg::MAX_MSG_BYTES;
 
-impl Command {
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        rkyv::to_bytes::<rancor::Error>(self)
-            .expect("serialising a command into memory cannot fail")
-            .to_vec()
-    }
+/// The rkyv wire form of what raft entries (and configuration-change contexts) carry;
+/// decoding validates (a committed entry that fails is skipped the same way everywhere).
+macro_rules! entry_codec {
+    ($ty:ty, $what:literal) => {
+        impl $ty {
+            pub(crate) fn encode(&self) -> Vec<u8> {
+                rkyv::to_bytes::<rancor::Error>(self)
+                    .expect(concat!("serialising ", $what, " into memory cannot fail"))
+                    .to_vec()
+            }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Command> {
-        decode_archive::<Command>(bytes, MAX_COMMAND_BYTES).ok()
-    }
+            pub(crate) fn decode(bytes: &[u8]) -> Option<$ty> {
+                decode_archive::<$ty>(bytes, MAX_COMMAND_BYTES).ok()
+            }
+        }
+    };
 }
 
-impl WeightStep {
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        rkyv::to_bytes::<rancor::Error>(self)
-            .expect("serialising a weight step into memory cannot fail")
-            .to_vec()
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<WeightStep> {
-        decode_archive::<WeightStep>(bytes, MAX_COMMAND_BYTES).ok()
-    }
-}
-
-impl MemberAdd {
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        rkyv::to_bytes::<rancor::Error>(self)
-            .expect("serialising a member into memory cannot fail")
-            .to_vec()
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<MemberAdd> {
-        decode_archive::<MemberAdd>(bytes, MAX_COMMAND_BYTES).ok()
-    }
-}
+entry_codec!(Command, "a command");
+entry_codec!(MemberAdd, "a member");
+entry_codec!(WeightStep, "a weight step");

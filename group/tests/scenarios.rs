@@ -151,6 +151,17 @@ fn weights_settled(sim: &Sim, want: &[u8]) -> bool {
     })
 }
 
+fn heal_into_one_view_of_three(sim: &mut Sim) {
+    let e = sim.opts.election_ticks;
+    sim.heal();
+    assert!(
+        sim.run_until(40 * e, |s| s.converged() && s.view_size(0) == 3),
+        "{}",
+        sim.describe()
+    );
+    sim.assert_ok();
+}
+
 /// Galera's `pc.weight`: a node that weighs more than the others together keeps the
 /// primary component alone when cut off, and the two light nodes, a head-count majority,
 /// go non-primary. Weights set at run time reach every node one unit at a time.
@@ -197,13 +208,7 @@ fn a_heavy_node_keeps_the_primary_alone_and_the_light_majority_does_not() {
     assert!(!sim.group(0).is_primary() && !sim.group(1).is_primary());
     sim.assert_ok();
     // Healed, the light pair comes back into one primary view.
-    sim.heal();
-    assert!(
-        sim.run_until(40 * e, |s| s.converged() && s.view_size(0) == 3),
-        "{}",
-        sim.describe()
-    );
-    sim.assert_ok();
+    heal_into_one_view_of_three(&mut sim);
 }
 
 /// The other way round: weights 2, 1, 1 give the pair half the weight, not more; neither
@@ -233,13 +238,7 @@ fn an_even_weighted_split_leaves_no_primary_until_healed() {
         "{}",
         sim.describe()
     );
-    sim.heal();
-    assert!(
-        sim.run_until(40 * e, |s| s.converged() && s.view_size(0) == 3),
-        "{}",
-        sim.describe()
-    );
-    sim.assert_ok();
+    heal_into_one_view_of_three(&mut sim);
 }
 
 #[test]
