@@ -170,11 +170,15 @@ impl Group {
     }
 
     /// A voter we heard from recently whose weight is not the one it asked for, with its
-    /// next weight (one unit closer).
+    /// next weight (one unit closer). Not one on its way out (leaving or evicted): it is
+    /// being weighed down for its removal, and stepping it back up would undo that.
     fn weight_candidate(&self) -> Option<(u64, u8)> {
         let sm = &self.raw.store().sm;
         let recent = self.now.saturating_sub(self.cfg.election_ticks);
+        let leaving =
+            |id: &NodeId| self.leave_queue.contains(id) || sm.evicted_by_operator.contains(id);
         sm.voters()
+            .filter(|m| !leaving(&m.info.id))
             .filter(|m| {
                 m.short == self.me
                     || (!self.lost.contains_key(&m.info.id)
