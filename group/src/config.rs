@@ -46,7 +46,7 @@ pub struct GroupConfig {
     /// under the same id) is refused when it asks back in; 0 never evicts.
     pub auto_evict: u32,
     /// `pc.weight`: this node's weight in quorums. A component is primary while its voters
-    /// weigh more than half of all voters (by count when every weight is 0).
+    /// weigh more than half of all voters (the group never lets every voter weigh 0).
     pub weight: u8,
 }
 

@@ -673,14 +673,8 @@ impl SmState {
     /// The voters' weights for raft's quorums, `None` when every voter weighs one (raft's
     /// own head count, unchanged).
     pub(crate) fn weights(&self) -> Option<raft::Weights> {
-        if self.voters().all(|m| m.weight == 1) {
-            return None;
-        }
-        Some(
-            self.voters()
-                .map(|m| (m.short, u64::from(m.weight)))
-                .collect(),
-        )
+        let weights = self.voter_weights();
+        (!weights.iter().all(|(_, w)| *w == 1)).then(|| weights.into_iter().collect())
     }
 
     /// Each voter's raft id and weight, for quorum arithmetic outside raft (leases,

@@ -157,10 +157,8 @@ impl Group {
                 })
                 .map(|m| m.short)
                 .collect();
-            let weights: Vec<(u64, u64)> = rest
-                .iter()
-                .map(|m| (m.short, u64::from(m.weight)))
-                .collect();
+            let mut weights = sm.voter_weights();
+            weights.retain(|(short, _)| *short != victim);
             crate::lease::weighs_a_quorum(&weights, |short| live.contains(&short))
         };
         lost.chain(leaving)
@@ -174,19 +172,10 @@ impl Group {
     /// being weighed down for its removal, and stepping it back up would undo that.
     fn weight_candidate(&self) -> Option<(u64, u8)> {
         let sm = &self.raw.store().sm;
-        let recent = self.now.saturating_sub(self.cfg.election_ticks);
         let leaving =
             |id: &NodeId| self.leave_queue.contains(id) || sm.evicted_by_operator.contains(id);
         sm.voters()
-            .filter(|m| !leaving(&m.info.id))
-            .filter(|m| {
-                m.short == self.me
-                    || (!self.lost.contains_key(&m.info.id)
-                        && self
-                            .last_heard
-                            .get(&m.info.id)
-                            .is_some_and(|t| *t >= recent))
-            })
+            .filter(|m| !leaving(&m.info.id) && self.heard_alive(m.info.id))
             .find_map(|m| sm.weight_step(m.short).map(|w| (m.short, w)))
     }
 

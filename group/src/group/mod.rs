@@ -1241,22 +1241,23 @@ impl Group {
         }
     }
 
+    /// This node, or a member whose connection did not close and that was heard from
+    /// within the last election timeout.
+    pub(super) fn heard_alive(&self, id: NodeId) -> bool {
+        let recent = self.now.saturating_sub(self.cfg.election_ticks);
+        id == self.cfg.node
+            || (!self.lost.contains_key(&id)
+                && self.last_heard.get(&id).is_some_and(|t| *t >= recent))
+    }
+
     /// The members this node still hears from (itself included).
     fn non_primary_view(&self) -> GroupView {
         let sm = &self.raw.store().sm;
-        let recent = self.now.saturating_sub(self.cfg.election_ticks);
         let mut members: Vec<trireme_types::Member> = sm
             .members
             .iter()
             .filter(|m| m.voter)
-            .filter(|m| {
-                m.info.id == self.cfg.node
-                    || (!self.lost.contains_key(&m.info.id)
-                        && self
-                            .last_heard
-                            .get(&m.info.id)
-                            .is_some_and(|t| *t >= recent))
-            })
+            .filter(|m| self.heard_alive(m.info.id))
             .map(|m| m.info.to_member())
             .collect();
         if !members.iter().any(|m| m.id == self.cfg.node) {
